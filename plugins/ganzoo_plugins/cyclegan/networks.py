@@ -1,0 +1,237 @@
+"""CycleGAN networks (Zhu et al. 2017), layer for layer as in junyanz/pytorch-CycleGAN-and-pix2pix.
+
+Module order and nesting match the reference exactly, so its saved state_dicts load here with
+`strict=True` (e.g. `model.10.conv_block.1.weight` is the first conv of the first residual block).
+Normalisation is the reference's CycleGAN default: InstanceNorm2d without affine parameters or
+running statistics, hence conv layers followed by a norm keep their bias (as the reference does).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+N_DOWNSAMPLING = 2  # the reference ResNet generator always halves the resolution twice
+UNET_MIN_DOWNS = 5  # the reference U-Net always has an outermost block and four fixed-width levels
+
+
+def instance_norm(channels: int) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+
+class ResnetBlock(nn.Module):
+    """Two reflect-padded 3x3 convs with a residual connection."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0),
+            instance_norm(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0),
+            instance_norm(dim),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, two stride-2 downsamplings, `n_blocks` residual blocks, two upsamplings, c7s1."""
+
+    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, n_blocks: int = 9):
+        super().__init__()
+        if n_blocks < 0:
+            raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
+        self.input_nc, self.output_nc, self.ngf, self.n_blocks = input_nc, output_nc, ngf, n_blocks
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0),
+            instance_norm(ngf),
+            nn.ReLU(True),
+        ]
+        for i in range(N_DOWNSAMPLING):
+            channels = ngf * 2**i
+            layers += [
+                nn.Conv2d(channels, channels * 2, kernel_size=3, stride=2, padding=1),
+                instance_norm(channels * 2),
+                nn.ReLU(True),
+            ]
+        layers += [ResnetBlock(ngf * 2**N_DOWNSAMPLING) for _ in range(n_blocks)]
+        for i in range(N_DOWNSAMPLING):
+            channels = ngf * 2 ** (N_DOWNSAMPLING - i)
+            layers += [
+                nn.ConvTranspose2d(
+                    channels, channels // 2, kernel_size=3, stride=2, padding=1, output_padding=1
+                ),
+                instance_norm(channels // 2),
+                nn.ReLU(True),
+            ]
+        layers += [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0),
+            nn.Tanh(),
+        ]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """One U-Net level: down, inner levels, up; concatenated with its input unless outermost."""
+
+    def __init__(
+        self,
+        outer_nc: int,
+        inner_nc: int,
+        input_nc: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+    ):
+        super().__init__()
+        self.outermost = outermost
+        input_nc = outer_nc if input_nc is None else input_nc
+        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1)
+        downrelu = nn.LeakyReLU(0.2, True)
+        uprelu = nn.ReLU(True)
+        if outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
+        elif innermost:
+            # No norm on the 1x1 bottleneck: instance norm of a single pixel is undefined.
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1)
+            layers = [downrelu, downconv, uprelu, upconv, instance_norm(outer_nc)]
+        else:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            down = [downrelu, downconv, instance_norm(inner_nc)]
+            up = [uprelu, upconv, instance_norm(outer_nc)]
+            layers = down + [submodule] + up
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net whose bottleneck is 1x1 for inputs of size 2**num_downs (unet_128: 7, unet_256: 8)."""
+
+    def __init__(self, input_nc: int, output_nc: int, num_downs: int, ngf: int = 64):
+        super().__init__()
+        if num_downs < UNET_MIN_DOWNS:
+            raise ValueError(f"num_downs must be >= {UNET_MIN_DOWNS}, got {num_downs}")
+        self.input_nc, self.output_nc = input_nc, output_nc
+        self.ngf, self.num_downs = ngf, num_downs
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True)
+        for _ in range(num_downs - UNET_MIN_DOWNS):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block)
+        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block)
+        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block)
+        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block)
+        self.model = UnetSkipConnectionBlock(
+            output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN: with n_layers=3 each output logit sees a 70x70 input patch."""
+
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, True),
+        ]
+        mult = 1
+        for n in range(1, n_layers):
+            prev, mult = mult, min(2**n, 8)
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=2, padding=1),
+                instance_norm(ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
+        prev, mult = mult, min(2**n_layers, 8)
+        layers += [
+            nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=1, padding=1),
+            instance_norm(ndf * mult),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1),
+        ]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    """The reference 'normal' init: conv/linear weights ~ N(0, gain), biases 0."""
+    for module in net.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(module.weight, 0.0, gain)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return net
+
+
+def size_multiple(net: nn.Module) -> int:
+    """What input height and width must be divisible by for the output to match the input size."""
+    if isinstance(net, ResnetGenerator):
+        return 2**N_DOWNSAMPLING
+    if isinstance(net, UnetGenerator):
+        return 2**net.num_downs
+    raise TypeError(f"size_multiple knows the CycleGAN generators, not {type(net).__name__}")
+
+
+class ImagePool:
+    """History of generated images fed to the discriminators (Shrivastava et al. 2017).
+
+    Until the pool is full every image is stored and returned as is; afterwards each image is,
+    with probability 1/2, swapped for a random stored one (which is returned instead).
+    Randomness comes from torch's global RNG so that restoring the RNG state and `load_state_dict`
+    reproduces a run exactly.
+    """
+
+    def __init__(self, pool_size: int = 50):
+        if pool_size < 0:
+            raise ValueError(f"pool_size must be >= 0, got {pool_size}")
+        self.pool_size = pool_size
+        self.images: list[Tensor] = []
+
+    def query(self, images: Tensor) -> Tensor:
+        if self.pool_size == 0:
+            return images
+        returned = []
+        for image in images.detach():
+            if len(self.images) < self.pool_size:
+                self.images.append(image.clone())
+                returned.append(image)
+            elif torch.rand(()).item() > 0.5:
+                index = int(torch.randint(self.pool_size, ()).item())
+                returned.append(self.images[index].to(image.device))
+                self.images[index] = image.clone()
+            else:
+                returned.append(image)
+        return torch.stack(returned)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        if self.images:
+            stored = torch.stack([image.cpu() for image in self.images])
+        else:
+            stored = torch.empty(0)
+        return {"pool_size": torch.tensor(self.pool_size), "images": stored}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        pool_size, images = int(state["pool_size"]), state["images"]
+        if pool_size != self.pool_size:
+            raise ValueError(f"pool state has pool_size {pool_size}, this pool {self.pool_size}")
+        if len(images) > pool_size:
+            raise ValueError(f"pool state holds {len(images)} images, over pool_size {pool_size}")
+        self.images = [image.clone() for image in images]
