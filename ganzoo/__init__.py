@@ -1,0 +1,2 @@
+"""ganzoo: a plugin-based GAN suite."""
+__version__ = "0.1.0"

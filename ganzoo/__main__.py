@@ -1,0 +1,3 @@
+from ganzoo.cli.app import main
+
+main()

@@ -1,0 +1,66 @@
+"""The `ganzoo` command. Command modules import torch inside their bodies, so --help is instant.
+
+Errors: a ``UserError`` (and any other failure) prints one line; ``--debug`` or GANZOO_DEBUG=1
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+import ganzoo
+from ganzoo.cli import export_cmd, plugins_cmd, sample_cmd, train_cmd, quickstart_cmd
+
+app = typer.Typer(
+    name="ganzoo",
+    help="A plugin-based GAN suite: train, sample, export to ONNX and deploy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ganzoo {ganzoo.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors (or set GANZOO_DEBUG=1)."),
+) -> None:
+    if debug:
+        os.environ["GANZOO_DEBUG"] = "1"
+
+
+app.add_typer(plugins_cmd.app, name="plugins")
+for module in (train_cmd, sample_cmd, export_cmd, quickstart_cmd):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("GANZOO_DEBUG") == "1"
+    try:
+        app(args=args, prog_name="ganzoo")  # standalone: typer reports usage errors and exits
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        from ganzoo.errors import UserError
+
+        text = str(exc).strip()
+        message = text.splitlines()[0] if text else type(exc).__name__
+        if isinstance(exc, UserError) or getattr(exc, "user_facing", False):
+            typer.echo(f"error: {message}", err=True)
+        else:
+            typer.echo(f"error: {type(exc).__name__}: {message} (run with --debug for the traceback)", err=True)
+        sys.exit(2)

@@ -1,0 +1,16 @@
+"""Which data a run trains on (``--data`` and ``--set size=...`` reach these fields)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "digits"  # built-in name, torchvision name, or a folder path
+    dataset_b: str | None = None  # second folder for unpaired data, when not trainA/trainB
+    size: int = 32  # images are delivered at size x size
+    channels: int | None = None  # None: the dataset's own (1 for digits and MNIST, else 3)
+    root: str = "~/.cache/ganzoo/datasets"  # where torchvision datasets live
+    download: bool = False  # allow torchvision to download a missing dataset
+    strict: bool = False  # unreadable images are an error instead of being skipped

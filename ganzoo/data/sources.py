@@ -1,0 +1,113 @@
+"""Batches for the engine from images kept on the training device.
+
+Datasets that fit in memory are decoded once into a uint8 tensor and moved to the device, so the
+data path costs one gather and one conversion per step. The order is a seeded permutation per
+epoch, and optional flips are drawn per epoch too, so the state of a source is just
+(epoch, cursor): a resumed run draws exactly the batches the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganzoo.data.imageset import uint8_to_float
+from ganzoo.plugin import Batch
+
+
+def resize(images: Tensor, resolution: int | None) -> Tensor:
+    if resolution is None or images.shape[-1] == resolution:
+        return images
+    if images.shape[-1] > resolution:  # average pooling, as progressive growing expects
+        return F.interpolate(images, size=(resolution, resolution), mode="area")
+    return F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False)
+
+
+class TensorSource:
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor | None,
+        device: torch.device,
+        seed: int,
+        hflip: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        self.images = images.to(device)
+        self.labels = labels.to(device) if labels is not None else None
+        self.seed, self.hflip = seed, hflip
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.cursor = 0, 0
+        self._order: Tensor | None = None
+        self._flips: Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def _epoch_plan(self) -> tuple[Tensor, Tensor | None]:
+        if self._order is None:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(len(self), generator=g)
+            flips = torch.rand(len(self), generator=g) < 0.5 if self.hflip else None
+            # every rank sees the same permutation and takes its own interleaved share
+            self._order = order[self.rank :: self.world_size].to(self.images.device)
+            self._flips = flips[self.rank :: self.world_size].to(self.images.device) if flips is not None else None
+        return self._order, self._flips
+
+    def _take(self, count: int) -> tuple[Tensor, Tensor | None]:
+        picked, flipped = [], []
+        while count > 0:
+            order, flips = self._epoch_plan()
+            part = order[self.cursor : self.cursor + count]
+            picked.append(part)
+            if flips is not None:
+                flipped.append(flips[self.cursor : self.cursor + count])
+            self.cursor += len(part)
+            count -= len(part)
+            if self.cursor >= len(order):
+                self.epoch, self.cursor, self._order = self.epoch + 1, 0, None
+        index = torch.cat(picked) if len(picked) > 1 else picked[0]
+        flips = (torch.cat(flipped) if len(flipped) > 1 else flipped[0]) if flipped else None
+        return index, flips
+
+    def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None]:
+        index, flips = self._take(batch_size)
+        images = uint8_to_float(self.images.index_select(0, index))
+        if flips is not None:
+            images = torch.where(flips.view(-1, 1, 1, 1), images.flip(-1), images)
+        labels = self.labels.index_select(0, index) if self.labels is not None else None
+        return resize(images, resolution), labels
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "cursor": self.cursor}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.cursor, self._order = state["epoch"], state["cursor"], None
+
+
+class BatchStream:
+    """Draws ``Batch`` objects: one source, or two independent ones for unpaired A/B data."""
+
+    def __init__(self, a: TensorSource, b: TensorSource | None = None):
+        self.a, self.b = a, b
+
+    def next(self, batch_size: int, resolution: int | None = None) -> Batch:
+        images, labels = self.a.next(batch_size, resolution)
+        images_b = self.b.next(batch_size, resolution)[0] if self.b is not None else None
+        return Batch(images=images, labels=labels, images_b=images_b)
+
+    def epoch_length(self) -> int:
+        """Images in an epoch: max(|A|, |B|), as the CycleGAN reference counts it."""
+        return max(len(self.a), len(self.b) if self.b is not None else 0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"a": self.a.state_dict(), "b": self.b.state_dict() if self.b is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.a.load_state_dict(state["a"])
+        if self.b is not None and state.get("b") is not None:
+            self.b.load_state_dict(state["b"])

@@ -1,0 +1,110 @@
+"""How a discriminator is applied and scored: the one place the stability switches live.
+
+Plugins call ``ctx.discriminator_loss(d_fn, real, fake)`` and ``ctx.generator_loss(d_fn, fake)``
+with ``d_fn`` a closure over their discriminator (and its labels, if any). Because every plugin goes
+through here, switches such as instance noise, label smoothing, augmentation, R1 or the gradient
+penalty work for all of them, third-party ones included, without code in the plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganzoo.engine.options import TrainConfig
+from ganzoo.errors import UserError
+from ganzoo.losses import LOSSES, gradient_penalty, r1_penalty
+from ganzoo.plugin import Stage
+
+DFn = Callable[[Tensor], Tensor]
+
+
+class Adversary:
+    def __init__(self, cfg: TrainConfig, augmenter: Any = None):
+        if cfg.loss not in LOSSES:
+            raise UserError(f"unknown loss '{cfg.loss}': choose one of {', '.join(LOSSES)}")
+        self.cfg = cfg
+        self.loss = LOSSES[cfg.loss]
+        if cfg.label_smoothing and not self.loss.smoothable:
+            raise UserError(
+                f"label_smoothing has no target to smooth with loss={cfg.loss}: "
+                "use minimax, nonsaturating or lsgan, or set label_smoothing=0"
+            )
+        self.gp_weight = cfg.gp_weight if cfg.gp_weight is not None else (
+            10.0 if cfg.loss == "wgan-gp" else 0.0
+        )
+        self.augmenter = augmenter  # DiffAugment/ADA; None when off
+        self.d_updates = 0
+
+    def noise_std(self, step: int) -> float:
+        if not self.cfg.instance_noise:
+            return 0.0
+        length = self.cfg.instance_noise_steps or self.cfg.steps
+        return self.cfg.instance_noise * max(0.0, 1.0 - step / max(1, length))
+
+    def present(self, x: Tensor, step: int) -> Tensor:
+        """What D sees of an image: augmented, then with instance noise."""
+        if self.augmenter is not None:
+            x = self.augmenter(x)
+        std = self.noise_std(step)
+        return x + std * torch.randn_like(x) if std > 0 else x
+
+    def discriminator_loss(self, d_fn: DFn, real: Tensor, fake: Tensor, step: int) -> dict[str, Tensor]:
+        fake = fake.detach()
+        seen = lambda x: d_fn(self.present(x, step))  # noqa: E731 - penalties must see what D sees
+        real_out, fake_out = seen(real), seen(fake)
+        target = 1.0 - self.cfg.label_smoothing
+        adv = self.loss.d(real_out, fake_out, target)
+        terms = {"d_adv": adv, "d_real": real_out.detach().mean(), "d_fake": fake_out.detach().mean()}
+        total = adv
+        if self.gp_weight:
+            terms["gp"] = gradient_penalty(seen, real, fake)
+            total = total + self.gp_weight * terms["gp"]
+        if self.cfg.r1_gamma and self.d_updates % self.cfg.r1_interval == 0:
+            terms["r1"] = r1_penalty(seen, real)
+            total = total + 0.5 * self.cfg.r1_gamma * self.cfg.r1_interval * terms["r1"]
+        if self.cfg.drift:
+            terms["drift"] = real_out.float().pow(2).mean()
+            total = total + self.cfg.drift * terms["drift"]
+        if self.augmenter is not None:
+            self.augmenter.observe(real_out.detach())
+        self.d_updates += 1
+        terms["loss"] = total
+        return terms
+
+    def generator_loss(self, d_fn: DFn, fake: Tensor, step: int) -> Tensor:
+        return self.loss.g(d_fn(self.present(fake, step)))
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"d_updates": self.d_updates}
+        if self.augmenter is not None:
+            state["augmenter"] = self.augmenter.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.d_updates = state.get("d_updates", 0)
+        if self.augmenter is not None and "augmenter" in state:
+            self.augmenter.load_state_dict(state["augmenter"])
+
+
+@dataclass
+class StepContext:
+    """What a phase's loss function gets besides the nets and the batch."""
+
+    step: int
+    images_seen: int
+    device: torch.device
+    stage: Stage
+    adversary: Adversary
+    cache: dict[str, Any] = field(default_factory=dict)  # shared by the phases of one step
+
+    def discriminator_loss(self, d_fn: DFn, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """Adversarial D loss plus the configured penalties; ``fake`` is detached here."""
+        return self.adversary.discriminator_loss(d_fn, real, fake, self.step)
+
+    def generator_loss(self, d_fn: DFn, fake: Tensor) -> Tensor:
+        return self.adversary.generator_loss(d_fn, fake, self.step)
