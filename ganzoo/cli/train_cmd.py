@@ -42,10 +42,12 @@ def train(
         plugin or "", data=data, steps=steps, batch_size=batch_size, out=out, preset=preset,
         overrides=overrides, resume=resume,
     )
-    state = "interrupted; resume with --resume" if result.interrupted else "finished"
+    state = "interrupted" if result.interrupted else "finished"
     typer.echo(f"{state} at step {result.step} ({result.images_seen} images): {result.run_dir}")
     if result.last_checkpoint:
         typer.echo(f"  last checkpoint: {result.last_checkpoint}")
+    if result.interrupted:
+        typer.echo(f"  continue with: ganzoo train --resume {result.run_dir}")
 
 
 def register(app: typer.Typer) -> None:

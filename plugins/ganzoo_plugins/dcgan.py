@@ -103,6 +103,7 @@ class DCGAN(Plugin):
         # Tuned on the built-in digits for the CPU quickstart (see docs/benchmarks.md).
         "digits": {"ngf": 32, "ndf": 32, "steps": 1500, "batch_size": 64, "size": 32, "ema_half_life": 5000},
         "paper": {"ngf": 64, "ndf": 64, "batch_size": 128, "size": 64},
+        "tiny": {"ngf": 8, "ndf": 8, "latent_dim": 16, "size": 16, "batch_size": 8},
     }
 
     # -- networks and optimizers ---------------------------------------------------------------
