@@ -1,0 +1,100 @@
+"""Registry discovery and rules; config resolution and overrides."""
+
+import warnings
+
+import pytest
+
+from ganzoo import registry
+from ganzoo.config import coerce, parse_assignments
+from ganzoo.engine.spec import resolve
+from ganzoo.errors import UserError
+from ganzoo.plugin import Plugin
+from ganzoo_plugins.dcgan import DCGAN
+
+
+def test_builtins_are_found_through_entry_points():
+    records = {r.name: r for r in registry.records()}
+    assert {"dcgan", "cgan", "cyclegan", "progan"} <= set(records)
+    assert all(records[n].package == "ganzoo" and records[n].entry_point is not None for n in ("dcgan", "cgan", "cyclegan", "progan"))
+    assert records["dcgan"].status == "available"  # nothing imported until asked for
+    assert registry.get_plugin("dcgan") is DCGAN and records["dcgan"].status == "loaded"
+
+
+def test_wildcard_listing():
+    assert registry.list_plugins("*gan") == sorted(n for n in registry.list_plugins() if n.endswith("gan"))
+    assert "cyclegan" in registry.list_plugins("cyc*")
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(UserError, match="unknown plugin 'dcgn': did you mean dcgan"):
+        registry.get_plugin("dcgn")
+
+
+def test_register_decorator_and_clash_rule():
+    @registry.register
+    class Mine(DCGAN):
+        name = "my-dcgan"
+
+    assert registry.get_plugin("my-dcgan") is Mine
+
+    class Impostor(DCGAN):
+        name = "dcgan"
+
+    with pytest.warns(registry.PluginNameClash, match="keeping the one from ganzoo"):
+        registry.register(Impostor)
+    assert registry.get_plugin("dcgan") is DCGAN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        registry.register(Impostor, replace=True)
+    assert registry.get_plugin("dcgan") is Impostor
+
+
+def test_register_rejects_non_plugins():
+    with pytest.raises(TypeError):
+        registry.register(object)
+
+    class Nameless(Plugin):
+        pass
+
+    with pytest.raises(ValueError, match="no name"):
+        registry.register(Nameless)
+
+
+def test_precedence_defaults_preset_overrides():
+    spec = resolve("dcgan", {"ngf": "12", "loss": "hinge"}, preset="digits")
+    assert spec.model.ngf == 12  # override beats preset
+    assert spec.model.ndf == 32  # preset beats default
+    assert spec.train.steps == 1500 and spec.train.loss == "hinge"
+    assert spec.model.latent_dim == 100  # default
+    assert resolve("dcgan", {"model.ngf": 5, "steps": None}).model.ngf == 5  # prefixes and None
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"lss": "hinge"}, "unknown setting 'lss': did you mean loss"),
+        ({"loss": "huber"}, "loss='huber' is not allowed"),
+        ({"steps": "many"}, "steps='many' is not a valid int"),
+        ({"steps": "0"}, "steps must be at least 1"),
+        ({"engine.loss": "hinge"}, "unknown section 'engine'"),
+        ({"spectral_norm": "maybe"}, "spectral_norm='maybe' is not a valid bool"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(overrides, message):
+    with pytest.raises(UserError, match=message):
+        resolve("dcgan", overrides)
+
+
+def test_coercion():
+    assert coerce("1e3", int, "k") == 1000
+    assert coerce("off", bool, "k") is False
+    assert coerce("none", float | None, "k") is None
+    assert coerce("0.5,0.9", tuple[float, float], "k") == (0.5, 0.9)
+    assert parse_assignments(["a=1", "b = x=y"]) == {"a": "1", "b": "x=y"}
+    with pytest.raises(UserError, match="key=value"):
+        parse_assignments(["novalue"])
+
+
+def test_unknown_preset():
+    with pytest.raises(UserError, match="has no preset 'huge': choose one of digits, paper, tiny"):
+        resolve("dcgan", preset="huge")
