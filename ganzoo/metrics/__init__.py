@@ -1,0 +1,12 @@
+"""Evaluation metrics: pure functions on images and features, plus the feature networks.
+
+    features          the FeatureNet interface: FID Inception, torchvision models
+    classifier        the digit classifier: judge of generated digits and a digits feature net
+    fid               FID, KID, Inception Score
+    precision_recall  improved precision and recall
+    memorization      nearest training neighbours of generated samples
+    toys              2-D Gaussian mixtures and their mode coverage
+    evaluate          sample a generator and score it, with provenance and cached real statistics
+
+Nothing is imported here, so `import ganzoo.metrics` stays free of torch.
+"""
