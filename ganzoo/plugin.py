@@ -57,6 +57,7 @@ class DataInfo:
     kind: Literal["images", "unpaired"] = "images"
     num_images_b: int = 0
     name: str = ""
+    batch_size: int = 0  # images per step over all processes, as configured (0: unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -57,12 +57,22 @@ def digit_styles_imagesets(size: int, seed: int) -> tuple[ImageSet, ImageSet]:
     return as_set(styles.train_a, "digit-styles A"), as_set(styles.train_b, "digit-styles B")
 
 
+def stored_size(cfg: DataConfig) -> int:
+    """The side images are decoded at: load_size when each step random-crops them to size."""
+    if cfg.load_size is None:
+        return cfg.size
+    if cfg.load_size < cfg.size:
+        raise UserError(f"load_size {cfg.load_size} is smaller than size {cfg.size}: use load_size >= size")
+    return cfg.load_size
+
+
 def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
     name = cfg.dataset
+    size = stored_size(cfg)
     b = None
     if kind == "unpaired":
         if name == "digit-styles":
-            a, b = digit_styles_imagesets(cfg.size, seed)
+            a, b = digit_styles_imagesets(size, seed)
         else:
             from ganzoo.data.folders import load_unpaired, resolve_unpaired_root
 
@@ -71,9 +81,9 @@ def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
                 path_a, path_b = Path(cfg.dataset).expanduser(), Path(cfg.dataset_b).expanduser()
             else:
                 path_a, path_b = resolve_unpaired_root(Path(cfg.dataset).expanduser(), split="train")
-            a, b = load_unpaired(path_a, path_b, cfg.size, channels, cfg.strict)
+            a, b = load_unpaired(path_a, path_b, size, channels, cfg.strict)
     elif name == "digits":
-        a = digits_imageset(cfg.size, cfg.channels or 1)
+        a = digits_imageset(size, cfg.channels or 1)
     elif name == "digit-styles":
         raise UserError("digit-styles is an unpaired A/B dataset: train it with an image-to-image plugin such as cyclegan")
     elif name.lower() in TORCHVISION_SETS:
@@ -81,7 +91,7 @@ def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
 
         default_channels = 3 if name.lower() == "cifar10" else 1
         a = load_torchvision(
-            name.lower(), Path(cfg.root).expanduser(), cfg.size, cfg.channels or default_channels, cfg.download
+            name.lower(), Path(cfg.root).expanduser(), size, cfg.channels or default_channels, cfg.download
         )
     else:
         path = Path(name).expanduser()
@@ -90,10 +100,10 @@ def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
             raise UserError(f"unknown dataset '{name}': use a folder path or one of {choices}")
         from ganzoo.data.folders import load_folder
 
-        a = load_folder(path, cfg.size, cfg.channels or 3, cfg.strict)
+        a = load_folder(path, size, cfg.channels or 3, cfg.strict)
     info = DataInfo(
         channels=a.images.shape[1],
-        size=a.images.shape[-1],
+        size=cfg.size if cfg.load_size else a.images.shape[-1],
         num_images=len(a),
         num_classes=len(a.class_names or ()) if a.labels is not None else 0,
         class_names=tuple(a.class_names or ()) if a.labels is not None else (),

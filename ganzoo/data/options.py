@@ -10,6 +10,7 @@ class DataConfig:
     dataset: str = "digits"  # built-in name, torchvision name, or a folder path
     dataset_b: str | None = None  # second folder for unpaired data, when not trainA/trainB
     size: int = 32  # images are delivered at size x size
+    load_size: int | None = None  # stored at this size, randomly cropped to size each step; None: stored at size
     channels: int | None = None  # None: the dataset's own (1 for digits and MNIST, else 3)
     root: str = "~/.cache/ganzoo/datasets"  # where torchvision datasets live
     download: bool = False  # allow torchvision to download a missing dataset

@@ -26,6 +26,24 @@ def resize(images: Tensor, resolution: int | None) -> Tensor:
     return F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False)
 
 
+def random_crop(images: Tensor, size: int, generator: torch.Generator) -> Tensor:
+    """A ``size`` x ``size`` window of each NCHW image, each at its own random position."""
+    n, c, height, width = images.shape
+    tops = torch.randint(0, height - size + 1, (n,), generator=generator).to(images.device)
+    lefts = torch.randint(0, width - size + 1, (n,), generator=generator).to(images.device)
+    span = torch.arange(size, device=images.device)
+    rows = images.gather(2, (tops[:, None] + span).view(n, 1, size, 1).expand(n, c, size, width))
+    return rows.gather(3, (lefts[:, None] + span).view(n, 1, 1, size).expand(n, c, size, size))
+
+
+def center_crop(images: Tensor, size: int) -> Tensor:
+    """The central ``size`` x ``size`` window of NCHW images (anything else passes through)."""
+    if images.dim() != 4 or images.shape[-2:] == (size, size):
+        return images
+    top, left = (images.shape[-2] - size) // 2, (images.shape[-1] - size) // 2
+    return images[..., top : top + size, left : left + size]
+
+
 class TensorSource:
     def __init__(
         self,
@@ -36,11 +54,13 @@ class TensorSource:
         hflip: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        crop: int | None = None,
     ):
         self.images = images.to(device)
         self.labels = labels.to(device) if labels is not None else None
         self.seed, self.hflip = seed, hflip
         self.rank, self.world_size = rank, world_size
+        self.crop = crop  # random crops of this side, when images are stored larger (load_size)
         self.epoch, self.cursor = 0, 0
         self._order: Tensor | None = None
         self._flips: Tensor | None = None
@@ -75,8 +95,13 @@ class TensorSource:
         return index, flips
 
     def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None]:
+        # Crop positions follow from (epoch, cursor), so a resumed run crops exactly as before.
+        crop_seed = hash((self.seed, self.epoch, self.cursor, self.rank)) % 2**63
         index, flips = self._take(batch_size)
-        images = uint8_to_float(self.images.index_select(0, index))
+        images = self.images.index_select(0, index)
+        if self.crop is not None:
+            images = random_crop(images, self.crop, torch.Generator().manual_seed(crop_seed))
+        images = uint8_to_float(images)
         if flips is not None:
             images = torch.where(flips.view(-1, 1, 1, 1), images.flip(-1), images)
         labels = self.labels.index_select(0, index) if self.labels is not None else None

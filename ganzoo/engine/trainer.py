@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import signal
 import threading
 import time
@@ -26,7 +27,7 @@ from torch import nn
 
 from ganzoo.data.catalog import open_data
 from ganzoo.data.imageset import uint8_to_float
-from ganzoo.data.sources import BatchStream, TensorSource
+from ganzoo.data.sources import BatchStream, TensorSource, center_crop
 from ganzoo.engine import checkpoint as ckpt
 from ganzoo.engine.adversary import Adversary, StepContext
 from ganzoo.engine.distributed import DistInfo, current
@@ -109,9 +110,12 @@ class Trainer:
                 f"plugin '{spec.plugin}' needs labelled data but {spec.data.dataset} has no labels: "
                 "use class subfolders, digits, or a labelled torchvision dataset"
             )
-        self.data_info: DataInfo = data.info
+        self.data_info: DataInfo = dataclasses.replace(
+            data.info, batch_size=self.cfg.batch_size * self.dist.world_size
+        )
+        crop = spec.data.size if spec.data.load_size else None
         source = lambda s, seed: TensorSource(  # noqa: E731
-            s.images, s.labels, self.device, seed, self.cfg.hflip, self.dist.rank, self.dist.world_size
+            s.images, s.labels, self.device, seed, self.cfg.hflip, self.dist.rank, self.dist.world_size, crop
         )
         self.stream = BatchStream(
             source(data.a, self.cfg.seed), source(data.b, self.cfg.seed + 1) if data.b is not None else None
@@ -184,7 +188,8 @@ class Trainer:
     def _make_preview_inputs(self, data) -> Any:
         g = torch.Generator().manual_seed(self.cfg.seed)
         count = min(16, len(data.a))
-        pick = lambda s: s.images[torch.randperm(len(s), generator=g)[:count]]  # noqa: E731
+        size = self.data_info.size
+        pick = lambda s: center_crop(s.images[torch.randperm(len(s), generator=g)[:count]], size)  # noqa: E731
         sample = Batch(
             images=uint8_to_float(pick(data.a)).to(self.device),
             labels=data.a.labels[:count].to(self.device) if data.a.labels is not None else None,

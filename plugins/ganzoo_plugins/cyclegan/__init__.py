@@ -1,0 +1,325 @@
+"""CycleGAN — Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using
+Cycle-Consistent Adversarial Networks", ICCV 2017.
+
+Two translators, G_AB: A -> B and G_BA: B -> A, learn from two unpaired image collections against
+two discriminators, D_B (real B vs. G_AB(a)) and D_A (real A vs. G_BA(b)). The recipe is the one
+of the authors' reference implementation (junyanz/pytorch-CycleGAN-and-pix2pix):
+1. generators: the ResNet generator (reflection padding, instance norm, two stride-2
+   downsamplings, ``n_blocks`` residual blocks, two transposed-convolution upsamplings, tanh),
+   9 blocks for 256 px crops and 6 for 128 px; a U-Net generator as an option;
+2. discriminators: 70x70 PatchGAN (``n_layers_d`` = 3) scoring every patch, least-squares loss;
+3. cycle consistency: |G_BA(G_AB(a)) - a|_1 and |G_AB(G_BA(b)) - b|_1, weight 10 each;
+4. identity: |G_AB(b) - b|_1 and |G_BA(a) - a|_1, weight 0.5 x 10, which keeps colours in place;
+5. each discriminator learns from a history pool of 50 generated images (Shrivastava et al.
+   2017), with its loss halved to slow it down relative to the generators;
+6. Adam(2e-4, 0.5, 0.999), constant for ``n_epochs`` then linearly down to zero over
+   ``n_epochs_decay``; an epoch is max(|A|, |B|) images;
+7. weights from N(0, 0.02); batch size 1; random crops (``load_size`` -> ``size``) and flips.
+The reference's G_A, G_B, D_A, D_B are G_AB, G_BA, D_B, D_A here: a D is named after the domain
+it judges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganzoo.data.imageset import uint8_to_float
+from ganzoo.errors import UserError
+from ganzoo.plugin import Batch, ExportSpec, OptimizerSpec, Phase, Plugin, Stage
+
+from .networks import (
+    ImagePool,
+    NLayerDiscriminator,
+    ResnetGenerator,
+    UnetGenerator,
+    init_weights,
+    size_multiple,
+)
+from .schedule import linear_decay, steps_per_epoch
+
+DIRECTIONS = {"AtoB": "G_AB", "BtoA": "G_BA"}
+PREVIEW_ROWS = 4
+EXPORT_SIDE = 32  # example image side for ONNX export (rounded up to the size multiple)
+
+
+@dataclass
+class CycleGANConfig:
+    generator: Literal["resnet", "unet"] = "resnet"
+    n_blocks: int = 9  # residual blocks of the ResNet generator: 9 for 256 px, 6 for 128 px
+    num_downs: int = 8  # U-Net levels; image sides must be multiples of 2**num_downs
+    ngf: int = 64  # generator width after the first layer
+    ndf: int = 64  # discriminator width after the first layer
+    n_layers_d: int = 3  # PatchGAN depth: 3 gives 70x70 patches
+    lambda_cycle: float = 10.0  # cycle-consistency weight, per direction
+    lambda_identity: float = 0.5  # identity weight, as a fraction of lambda_cycle; 0 is off
+    pool_size: int = 50  # generated images remembered per discriminator; 0 is off
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_epochs: float = 100.0  # epochs at the initial learning rate
+    n_epochs_decay: float = 100.0  # epochs of linear decay to zero that follow
+    init_gain: float = 0.02  # std of the N(0, gain) weight init
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """[-1, 1] float NCHW -> uint8 NCHW; exact for images that came from uint8."""
+    return images.detach().cpu().add(1).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+class CycleGAN(Plugin):
+    name = "cyclegan"
+    description = "CycleGAN (Zhu et al. 2017): unpaired image-to-image translation, both directions"
+    version = "1.0.0"
+    Config = CycleGANConfig
+    data_kind = "unpaired"
+    generators = ("G_AB", "G_BA")
+    discriminators = ("D_A", "D_B")
+    # The reference recipe: LSGAN, flips, batch 1, no weight averaging.
+    train_defaults: Mapping[str, Any] = {
+        "loss": "lsgan",
+        "hflip": True,
+        "batch_size": 1,
+        "ema_half_life": 0,
+        "dataset": "digit-styles",
+    }
+    presets: Mapping[str, Mapping[str, Any]] = {
+        # For tests: a few seconds on a CPU.
+        "tiny": {"ngf": 8, "ndf": 8, "n_blocks": 2, "n_layers_d": 2, "pool_size": 4, "size": 16, "batch_size": 2},
+        # The built-in digit-styles in a few CPU minutes: one epoch (figures in docs/benchmarks.md).
+        # No flips: B's diagonal background stripes would then run both ways.
+        "digit-styles": {
+            "dataset": "digit-styles", "size": 32, "ngf": 16, "ndf": 16, "n_blocks": 3, "batch_size": 4,
+            "hflip": False, "steps": 600, "n_epochs": 0.5, "n_epochs_decay": 0.5,
+        },
+        # Your own folders on a CPU: 143 -> 128 px random crops, 6 blocks, narrower networks.
+        "cpu": {
+            "size": 128, "load_size": 143, "ngf": 32, "ndf": 32, "n_blocks": 6,
+            "epochs": 20.0, "n_epochs": 10.0, "n_epochs_decay": 10.0,
+        },
+        # Zhu et al. 2017 on a GPU: 286 -> 256 px random crops, 9 blocks, 100 + 100 epochs.
+        "paper": {
+            "size": 256, "load_size": 286, "ngf": 64, "ndf": 64, "n_blocks": 9, "n_layers_d": 3,
+            "batch_size": 1, "pool_size": 50, "epochs": 200.0, "n_epochs": 100.0, "n_epochs_decay": 100.0,
+        },
+    }
+
+    def __init__(self, config: CycleGANConfig, data):
+        super().__init__(config, data)
+        self.pools = {"A": ImagePool(config.pool_size), "B": ImagePool(config.pool_size)}
+        self.gallery: dict[str, Tensor] = {}  # a few real uint8 images per domain, for sample()
+        self.directions: tuple[str, ...] = tuple(DIRECTIONS)  # those with trained weights
+
+    # -- networks and optimizers ---------------------------------------------------------------
+    def build(self) -> dict[str, nn.Module]:
+        c, channels = self.config, self.data.channels
+        nets = {
+            "G_AB": self.make_generator(),
+            "G_BA": self.make_generator(),
+            "D_A": NLayerDiscriminator(channels, c.ndf, c.n_layers_d),
+            "D_B": NLayerDiscriminator(channels, c.ndf, c.n_layers_d),
+        }
+        multiple = size_multiple(nets["G_AB"])
+        if self.data.size % multiple:
+            raise UserError(
+                f"the {c.generator} generator needs image sides divisible by {multiple}, "
+                f"but size is {self.data.size}: choose a size that is a multiple of {multiple}"
+            )
+        for net in nets.values():
+            init_weights(net, c.init_gain)
+        return nets
+
+    def make_generator(self) -> nn.Module:
+        c, channels = self.config, self.data.channels
+        if c.generator == "resnet":
+            return ResnetGenerator(channels, channels, c.ngf, c.n_blocks)
+        if c.generator == "unet":
+            return UnetGenerator(channels, channels, c.num_downs, c.ngf)
+        raise UserError(f"generator={c.generator!r} is unknown: use resnet or unet")
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        c = self.config
+        per_epoch = steps_per_epoch(self.data.num_images, self.data.num_images_b, self.data.batch_size)
+        schedule = linear_decay(c.n_epochs * per_epoch, c.n_epochs_decay * per_epoch)
+        betas = (c.beta1, c.beta2)
+        return {
+            "G": OptimizerSpec(("G_AB", "G_BA"), c.lr, betas, lr_lambda=schedule),
+            "D": OptimizerSpec(("D_A", "D_B"), c.lr, betas, lr_lambda=schedule),
+        }
+
+    def stage(self, images_seen: int) -> Stage:
+        epoch_images = max(self.data.num_images, self.data.num_images_b, 1)
+        return Stage(info={"epoch": round(images_seen / epoch_images, 2)})
+
+    # -- training: both generators, then both discriminators on the same fakes ------------------
+    def phases(self) -> list[Phase]:
+        return [
+            Phase("G", "G", self.generator_loss, "generator"),
+            Phase("D", "D", self.discriminator_loss, "discriminator"),
+        ]
+
+    def generator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
+        c = self.config
+        g_ab, g_ba = nets["G_AB"], nets["G_BA"]
+        real_a, real_b = batch.images, batch.images_b
+        fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+        ctx.cache["fakes"] = (fake_a.detach(), fake_b.detach())
+        terms = {
+            "adv_AB": ctx.generator_loss(nets["D_B"], fake_b),
+            "adv_BA": ctx.generator_loss(nets["D_A"], fake_a),
+            "cycle_A": F.l1_loss(g_ba(fake_b), real_a),
+            "cycle_B": F.l1_loss(g_ab(fake_a), real_b),
+        }
+        loss = terms["adv_AB"] + terms["adv_BA"] + c.lambda_cycle * (terms["cycle_A"] + terms["cycle_B"])
+        if c.lambda_identity > 0:
+            terms["idt_A"] = F.l1_loss(g_ba(real_a), real_a)
+            terms["idt_B"] = F.l1_loss(g_ab(real_b), real_b)
+            loss = loss + c.lambda_identity * c.lambda_cycle * (terms["idt_A"] + terms["idt_B"])
+        terms["loss"] = loss
+        return terms
+
+    def discriminator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
+        fakes = ctx.cache.get("fakes")
+        if fakes is None:  # no G phase ran this step (d_steps > 1): make this step's fakes here
+            with torch.no_grad():
+                fakes = (nets["G_BA"](batch.images_b), nets["G_AB"](batch.images))
+        fake_a, fake_b = fakes
+        judged = {
+            "A": ctx.discriminator_loss(nets["D_A"], batch.images, self.pools["A"].query(fake_a)),
+            "B": ctx.discriminator_loss(nets["D_B"], batch.images_b, self.pools["B"].query(fake_b)),
+        }
+        terms = {f"{key}_{domain}": value for domain, d in judged.items() for key, value in d.items() if key != "loss"}
+        terms["loss"] = 0.5 * (judged["A"]["loss"] + judged["B"]["loss"])
+        return terms
+
+    # -- state besides the networks: history pools, sample images, trained directions -----------
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {f"pool_{d}": pool.state_dict() for d, pool in self.pools.items()}
+        state.update({f"gallery_{d}": images for d, images in self.gallery.items()})
+        state["directions"] = list(self.directions)
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for domain, pool in self.pools.items():
+            if f"pool_{domain}" in state:
+                pool.load_state_dict(state[f"pool_{domain}"])
+        self.gallery = {d: state[f"gallery_{d}"] for d in ("A", "B") if f"gallery_{d}" in state}
+        self.directions = tuple(state.get("directions", DIRECTIONS))
+
+    # -- using the trained translators ---------------------------------------------------------
+    def sample(self, nets, n: int, *, generator: torch.Generator, condition: Mapping[str, Any]) -> Tensor:
+        """Translations of ``n`` training images kept with the run; condition direction=AtoB|BtoA."""
+        direction = str(condition.get("direction", "AtoB"))
+        if direction not in DIRECTIONS:
+            raise UserError(f"direction={direction!r} is unknown: use AtoB or BtoA")
+        source = self.gallery.get(direction[0])
+        if source is None:
+            raise UserError(
+                "this run keeps no images to translate (it was imported): "
+                "translate your own with `ganzoo translate RUN IMAGE... --direction " + direction + "`"
+            )
+        net = nets[DIRECTIONS[direction]]
+        picked = source[torch.randint(len(source), (n,), generator=generator)]
+        return net(uint8_to_float(picked).to(next(net.parameters()).device))
+
+    def preview_inputs(self, generator: torch.Generator, data_sample: Batch) -> tuple[Tensor, Tensor]:
+        self.gallery = {"A": to_uint8(data_sample.images), "B": to_uint8(data_sample.images_b)}
+        rows = min(PREVIEW_ROWS, len(data_sample.images), len(data_sample.images_b))
+        return data_sample.images[:rows], data_sample.images_b[:rows]
+
+    def preview(self, nets, fixed: tuple[Tensor, Tensor], images_seen: int) -> Tensor:
+        """One row per example: real A, A->B, A->B->A, real B, B->A, B->A->B."""
+        from ganzoo.images import grid
+
+        g_ab, g_ba = nets["G_AB"], nets["G_BA"]
+        device = next(g_ab.parameters()).device
+        real_a, real_b = (x.to(device) for x in fixed)
+        fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+        columns = [real_a, fake_b, g_ba(fake_b), real_b, fake_a, g_ab(fake_a)]
+        return grid(torch.stack(columns, dim=1).flatten(0, 1), nrow=len(columns))
+
+    def exports(self, nets, options: Mapping[str, Any]) -> list[ExportSpec]:
+        specs = []
+        generator = torch.Generator().manual_seed(0)
+        images = lambda n, h, w: torch.rand(n, self.data.channels, h, w, generator=generator) * 2 - 1  # noqa: E731
+        axes = {0: "batch", 2: "height", 3: "width"}
+        for direction in self.directions:
+            net = nets[DIRECTIONS[direction]]
+            multiple = size_multiple(net)
+            side = multiple * math.ceil(EXPORT_SIDE / multiple)
+            specs.append(
+                ExportSpec(
+                    name=direction,
+                    module=net,
+                    example_inputs=(images(1, side, side),),
+                    # Not "image": that names the output, and ONNX names must be unique.
+                    input_names=("source",),
+                    input_roles=("image",),
+                    dynamic_axes={"source": axes, "image": axes},
+                    task="translate",
+                    metadata={"direction": direction, "size_multiple": multiple},
+                    parity_inputs=[(images(2, side + multiple, side),), (images(1, side, side + 2 * multiple),)],
+                )
+            )
+        return specs
+
+    # -- generators trained with the reference implementation -----------------------------------
+    def import_weights(self, path: str, options: Mapping[str, Any]) -> dict[str, nn.Module]:
+        """A reference ``*_net_G_A.pth`` as ``direction`` (AtoB, default, or BtoA); option
+        ``other=FILE`` adds the opposite generator (``*_net_G_B.pth``). Afterwards ``config`` and
+        ``data`` describe the imported networks."""
+        from .reference_weights import load_reference_generator
+
+        direction = str(options.get("direction", "AtoB"))
+        if direction not in DIRECTIONS:
+            raise UserError(f"direction={direction!r} is unknown: use AtoB or BtoA")
+        files = {direction: path}
+        if options.get("other"):
+            files[next(d for d in DIRECTIONS if d != direction)] = str(options["other"])
+        imported, layouts = {}, {}
+        for name, file in files.items():
+            net, layouts[name] = load_reference_generator(file)
+            if layouts[name]["input_nc"] != layouts[name]["output_nc"]:
+                raise UserError(
+                    f"{file} maps {layouts[name]['input_nc']} channels to {layouts[name]['output_nc']}; "
+                    "ganzoo translates between domains with the same number of channels"
+                )
+            imported[DIRECTIONS[name]] = net
+        if len({tuple(layout.values()) for layout in layouts.values()}) > 1:
+            raise UserError(f"the two generators differ in layout ({layouts}): import them as two runs")
+        layout = next(iter(layouts.values()))
+        self.config = dataclasses.replace(
+            self.config, generator="resnet", ngf=layout["ngf"], n_blocks=layout["n_blocks"]
+        )
+        self.data = dataclasses.replace(self.data, channels=layout["input_nc"])
+        self.directions = tuple(d for d in DIRECTIONS if d in files)
+        return imported
+
+    # -- reporting and benchmarking -------------------------------------------------------------
+    def evaluate(self, nets, options: Mapping[str, Any]) -> dict[str, float]:
+        """PSNR/SSIM against the digit-styles answer key (option ``seed``: the run's seed)."""
+        if self.data.name != "digit-styles":
+            return {}
+        from .evaluation import answer_key_scores
+
+        return answer_key_scores(nets["G_AB"], nets["G_BA"], self.data.size, int(options.get("seed", 0)))
+
+    def reference_step(self, nets):
+        from .plain_loop import plain_step
+
+        c = self.config
+        return plain_step(
+            nets,
+            lr=c.lr,
+            betas=(c.beta1, c.beta2),
+            lambda_cycle=c.lambda_cycle,
+            lambda_identity=c.lambda_identity,
+            pool_size=c.pool_size,
+        )
