@@ -98,3 +98,16 @@ def test_coercion():
 def test_unknown_preset():
     with pytest.raises(UserError, match="has no preset 'huge': choose one of digits, paper, tiny"):
         resolve("dcgan", preset="huge")
+
+
+def test_explicit_steps_replace_a_preset_length_in_epochs():
+    from ganzoo.registry import register
+
+    @register
+    class EpochPreset(DCGAN):
+        name = "epoch-preset-dcgan"
+        presets = {"long": {"epochs": 3.0}}
+
+    assert resolve("epoch-preset-dcgan", preset="long").train.epochs == 3.0
+    spec = resolve("epoch-preset-dcgan", {"steps": 7}, preset="long")
+    assert spec.train.epochs is None and spec.train.steps == 7

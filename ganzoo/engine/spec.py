@@ -70,6 +70,8 @@ def resolve(plugin: str, overrides: dict[str, Any] | None = None, preset: str | 
     layers.append(cfgmod.split_overrides(overrides or {}, sections))
     merged = {name: {} for name in sections}
     for layer in layers:
+        if "steps" in layer["train"] and "epochs" not in layer["train"]:
+            merged["train"].pop("epochs", None)  # a length in steps replaces an earlier one in epochs
         for name, values in layer.items():
             merged[name].update(values)
     spec = RunSpec(
