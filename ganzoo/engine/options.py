@@ -49,3 +49,4 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     progress: bool = True
+    tensorboard: bool = False  # also log stats and preview grids to RUN/tensorboard (needs tensorboard)

@@ -39,7 +39,7 @@ from ganzoo.errors import UserError
 from ganzoo.images import save_png
 from ganzoo.plugin import Batch, DataInfo, Phase, Plugin, Stage
 
-RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "progress", "device", "workers"}
+RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "progress", "device", "workers", "tensorboard"}
 
 
 class NonFiniteLossError(UserError):
@@ -134,6 +134,7 @@ class Trainer:
         self._build_optimizers()
         self.preview_inputs = self._make_preview_inputs(data)
         self._stop_requested = False
+        self.tensorboard = self._open_tensorboard()
         if resume:
             self._restore(ckpt.load(ckpt.latest(self.run.checkpoints)))
         elif self.dist.is_main:
@@ -149,6 +150,13 @@ class Trainer:
             if self.dist.world_size > 1 and self.cfg.sync_batchnorm:
                 nets[role] = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         return nets
+
+    def _open_tensorboard(self):
+        if not self.cfg.tensorboard:
+            return None
+        from ganzoo.engine.tensorboard import open_logger
+
+        return open_logger(self.run.path / "tensorboard", self.dist.is_main)
 
     def _make_augmenter(self):
         if not (self.cfg.diffaugment or self.cfg.ada_target):
@@ -285,7 +293,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         count, interval_start, interval_images = 0, time.perf_counter(), 0
         display = ProgressDisplay(total, self.step, enabled=self.cfg.progress and self.dist.is_main)
-        with display, self._sigint_guard():
+        with display, self._sigint_guard(), self.tensorboard or contextlib.nullcontext():
             while self.step < total:
                 logged = self.train_step()
                 count += 1
@@ -303,6 +311,8 @@ class Trainer:
                                   images_per_sec=round(interval_images / max(elapsed, 1e-9), 2), time=time.time())
                     if self.dist.is_main:
                         self.run.append_stats(record)
+                        if self.tensorboard is not None:
+                            self.tensorboard.log_stats(record)
                     display.update(self.step, record)
                     sums.clear()
                     count, interval_start, interval_images = 0, time.perf_counter(), 0
@@ -364,6 +374,8 @@ class Trainer:
         finally:
             for role, m in nets.items():
                 m.train(modes[role])
+        if self.tensorboard is not None:
+            self.tensorboard.log_image("samples", image, self.step)
         return save_png(image, self.run.samples / f"step-{self.step:08d}.png")
 
     # -- checkpoints ----------------------------------------------------------------------------
