@@ -35,9 +35,9 @@ LossFn = Callable[[Nets, "Batch", "StepContext"], dict[str, "Tensor"]]
 
 @dataclass
 class Batch:
-    """One batch of real data, on the training device, images in [-1, 1] NCHW."""
+    """One batch of real data, on the training device: images in [-1, 1] NCHW, or (N, D) points."""
 
-    images: Tensor  # domain A for unpaired data
+    images: Tensor  # domain A for unpaired data; (N, D) float points for kind "vectors"
     labels: Tensor | None = None  # int64 class indices, for labelled data
     images_b: Tensor | None = None  # domain B, for unpaired data
 
@@ -47,14 +47,18 @@ class Batch:
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What a plugin may know about its data; saved in the run so a run can be rebuilt without it."""
+    """What a plugin may know about its data; saved in the run so a run can be rebuilt without it.
+
+    For kind "vectors" (e.g. the 2-D toy sets ring8 and grid25) every item is a point: ``channels``
+    is its number of coordinates and ``size`` is 0.
+    """
 
     channels: int
     size: int
     num_images: int = 0
     num_classes: int = 0
     class_names: tuple[str, ...] = ()
-    kind: Literal["images", "unpaired"] = "images"
+    kind: Literal["images", "unpaired", "vectors"] = "images"
     num_images_b: int = 0
     name: str = ""
     batch_size: int = 0  # images per step over all processes, as configured (0: unknown)
@@ -135,6 +139,7 @@ class Plugin:
     # Engine settings this architecture wants by default (e.g. {"loss": "lsgan"}); users still override.
     train_defaults: ClassVar[Mapping[str, Any]] = {}
     data_kind: ClassVar[Literal["images", "unpaired"]] = "images"
+    accepts_vectors: ClassVar[bool] = False  # also trains on point data (DataInfo.kind "vectors")
     needs_labels: ClassVar[bool] = False
     generators: ClassVar[tuple[str, ...]] = ("G",)  # roles that get EMA copies and are exported
     discriminators: ClassVar[tuple[str, ...]] = ("D",)  # roles the D-side switches apply to

@@ -82,8 +82,12 @@ def _discover() -> dict[str, PluginRecord]:
 def _add(record: PluginRecord, replace: bool) -> None:
     existing = _records.get(record.name)
     if existing is not None and not replace:
-        if existing.package == record.package and existing.entry_point == record.entry_point:
-            return  # the same distribution seen twice on sys.path
+        if (
+            existing.package == record.package
+            and existing.entry_point == record.entry_point
+            and existing.cls is record.cls
+        ):
+            return  # the same distribution seen twice on sys.path, or one class registered twice
         existing.shadowed.append(record.package)
         warnings.warn(
             f"two plugins are named '{record.name}': keeping the one from {existing.package}, "

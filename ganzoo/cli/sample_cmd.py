@@ -26,6 +26,14 @@ def sample(
     if class_ is not None:
         condition["class"] = class_
     images = loaded.sample(n, seed, **condition)
+    if images.dim() == 2:  # point data (e.g. ring8): coordinates as CSV, one sample per row
+        import numpy as np
+
+        target = out or loaded.path / "samples" / f"sample-seed{seed}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.savetxt(target, images.cpu().numpy(), delimiter=",", fmt="%.6f")
+        typer.echo(f"wrote {len(images)} points to {target}")
+        return
     target = out or loaded.path / "samples" / f"sample-seed{seed}.png"
     if target.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
         save_png(grid(images, nrow=loaded.plugin.grid_columns(n, condition)), target)

@@ -15,7 +15,9 @@ from ganzoo.errors import UserError
 from ganzoo.plugin import DataInfo
 
 TORCHVISION_SETS = ("mnist", "fashion-mnist", "cifar10")
-BUILTIN_SETS = ("digits", "digit-styles")
+TOY_SETS = ("ring8", "grid25")  # 2-D points, DataInfo kind "vectors"
+BUILTIN_SETS = ("digits", "digit-styles") + TOY_SETS
+TOY_POINTS = 50_000  # points drawn for ring8 / grid25: far more than a short run can memorize
 
 
 @dataclass
@@ -66,6 +68,16 @@ def stored_size(cfg: DataConfig) -> int:
     return cfg.load_size
 
 
+def toy_pointset(name: str, seed: int) -> ImageSet:
+    """The 2-D mode-collapse benchmark's mixtures (ganzoo.metrics.toys) as float (N, 2) points."""
+    from ganzoo.metrics import toys
+
+    make = toys.ring_of_gaussians if name == "ring8" else toys.grid_of_gaussians
+    points = make(TOY_POINTS, generator=torch.Generator().manual_seed(seed))
+    described = "8 Gaussians on a ring" if name == "ring8" else "5x5 grid of Gaussians"
+    return ImageSet(points, None, None, f"{name} ({described}, 2-D points)")
+
+
 def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
     name = cfg.dataset
     size = stored_size(cfg)
@@ -82,6 +94,8 @@ def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
             else:
                 path_a, path_b = resolve_unpaired_root(Path(cfg.dataset).expanduser(), split="train")
             a, b = load_unpaired(path_a, path_b, size, channels, cfg.strict)
+    elif name in TOY_SETS:
+        a = toy_pointset(name, seed)
     elif name == "digits":
         a = digits_imageset(size, cfg.channels or 1)
     elif name == "digit-styles":
@@ -101,13 +115,14 @@ def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
         from ganzoo.data.folders import load_folder
 
         a = load_folder(path, size, cfg.channels or 3, cfg.strict)
+    points = b is None and name in TOY_SETS
     info = DataInfo(
         channels=a.images.shape[1],
-        size=cfg.size if cfg.load_size else a.images.shape[-1],
+        size=0 if points else cfg.size if cfg.load_size else a.images.shape[-1],
         num_images=len(a),
         num_classes=len(a.class_names or ()) if a.labels is not None else 0,
         class_names=tuple(a.class_names or ()) if a.labels is not None else (),
-        kind="unpaired" if b is not None else "images",
+        kind="unpaired" if b is not None else "vectors" if points else "images",
         num_images_b=len(b) if b is not None else 0,
         name=name,
     )

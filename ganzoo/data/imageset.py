@@ -12,22 +12,37 @@ def uint8_to_float(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32).div_(127.5).sub_(1.0)
 
 
+def as_model_input(data: torch.Tensor) -> torch.Tensor:
+    """What networks see: uint8 pixels mapped to [-1, 1]; float points are already in model units."""
+    return uint8_to_float(data) if data.dtype == torch.uint8 else data
+
+
 @dataclass
 class ImageSet:
-    """Images as uint8 NCHW (C is 1 or 3), optional int64 labels and their class names."""
+    """Images as uint8 NCHW (C is 1 or 3), optional int64 labels and their class names.
+
+    A point set (the 2-D toy datasets) is held the same way, as float32 (N, D) in model units.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor | None
     class_names: list[str] | None
     source: str
 
+    @property
+    def is_points(self) -> bool:
+        return self.images.dtype == torch.float32 and self.images.dim() == 2
+
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            shape = tuple(self.images.shape)
-            raise ValueError(f"ImageSet.images must be uint8 NCHW, got {self.images.dtype} {shape}")
-        if self.images.shape[1] not in (1, 3):
-            channels = self.images.shape[1]
-            raise ValueError(f"ImageSet.images must have 1 or 3 channels, got {channels}")
+        if not self.is_points:
+            if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+                shape = tuple(self.images.shape)
+                raise ValueError(
+                    f"ImageSet.images must be uint8 NCHW or float32 (N, D) points, got {self.images.dtype} {shape}"
+                )
+            if self.images.shape[1] not in (1, 3):
+                channels = self.images.shape[1]
+                raise ValueError(f"ImageSet.images must have 1 or 3 channels, got {channels}")
         if self.labels is not None:
             if self.labels.dtype != torch.int64 or self.labels.shape != (len(self.images),):
                 raise ValueError(
@@ -60,5 +75,5 @@ class ImageSet:
         return 0
 
     def to_float(self) -> torch.Tensor:
-        """All images as float32 NCHW in [-1, 1] (a new tensor, 4x the uint8 memory)."""
-        return uint8_to_float(self.images)
+        """All images as float32 NCHW in [-1, 1] (a new tensor, 4x the uint8 memory); points copied as they are."""
+        return self.images.clone() if self.is_points else uint8_to_float(self.images)

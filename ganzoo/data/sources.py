@@ -1,7 +1,8 @@
 """Batches for the engine from images kept on the training device.
 
 Datasets that fit in memory are decoded once into a uint8 tensor and moved to the device, so the
-data path costs one gather and one conversion per step. The order is a seeded permutation per
+data path costs one gather and one conversion per step. Float tensors (point sets) are already in
+model units and pass through unchanged. The order is a seeded permutation per
 epoch, and optional flips are drawn per epoch too, so the state of a source is just
 (epoch, cursor): a resumed run draws exactly the batches the uninterrupted run would have.
 """
@@ -14,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganzoo.data.imageset import uint8_to_float
+from ganzoo.data.imageset import as_model_input
+from ganzoo.errors import UserError
 from ganzoo.plugin import Batch
 
 
@@ -56,6 +58,8 @@ class TensorSource:
         world_size: int = 1,
         crop: int | None = None,
     ):
+        if hflip and images.dim() != 4:
+            raise UserError("hflip flips images; this dataset holds points: set hflip=false")
         self.images = images.to(device)
         self.labels = labels.to(device) if labels is not None else None
         self.seed, self.hflip = seed, hflip
@@ -101,7 +105,7 @@ class TensorSource:
         images = self.images.index_select(0, index)
         if self.crop is not None:
             images = random_crop(images, self.crop, torch.Generator().manual_seed(crop_seed))
-        images = uint8_to_float(images)
+        images = as_model_input(images)
         if flips is not None:
             images = torch.where(flips.view(-1, 1, 1, 1), images.flip(-1), images)
         labels = self.labels.index_select(0, index) if self.labels is not None else None

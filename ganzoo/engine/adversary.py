@@ -8,7 +8,8 @@ penalty work for all of them, third-party ones included, without code in the plu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,16 @@ class Adversary:
         )
         self.augmenter = augmenter  # DiffAugment/ADA; None when off
         self.d_updates = 0
+        self._detach_fakes = True
+
+    @contextlib.contextmanager
+    def differentiable_fakes(self) -> Iterator[None]:
+        """Keep G's graph in the D loss (unrolled GAN: G trains through simulated D updates)."""
+        self._detach_fakes = False
+        try:
+            yield
+        finally:
+            self._detach_fakes = True
 
     def noise_std(self, step: int) -> float:
         if not self.cfg.instance_noise:
@@ -54,7 +65,8 @@ class Adversary:
         return x + std * torch.randn_like(x) if std > 0 else x
 
     def discriminator_loss(self, d_fn: DFn, real: Tensor, fake: Tensor, step: int) -> dict[str, Tensor]:
-        fake = fake.detach()
+        if self._detach_fakes:
+            fake = fake.detach()
         seen = lambda x: d_fn(self.present(x, step))  # noqa: E731 - penalties must see what D sees
         real_out, fake_out = seen(real), seen(fake)
         target = 1.0 - self.cfg.label_smoothing
@@ -72,6 +84,8 @@ class Adversary:
             total = total + self.cfg.drift * terms["drift"]
         if self.augmenter is not None:
             self.augmenter.observe(real_out.detach())
+            if self.cfg.ada_target:
+                terms["ada_p"] = real_out.new_tensor(self.augmenter.p, dtype=torch.float32)
         self.d_updates += 1
         terms["loss"] = total
         return terms

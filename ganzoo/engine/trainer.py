@@ -11,7 +11,6 @@ which is also where Ctrl-C is honoured, so a checkpoint is always a consistent s
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import signal
 import threading
@@ -26,7 +25,7 @@ import torch
 from torch import nn
 
 from ganzoo.data.catalog import open_data
-from ganzoo.data.imageset import uint8_to_float
+from ganzoo.data.imageset import as_model_input
 from ganzoo.data.sources import BatchStream, TensorSource, center_crop
 from ganzoo.engine import checkpoint as ckpt
 from ganzoo.engine.adversary import Adversary, StepContext
@@ -109,6 +108,12 @@ class Trainer:
             raise UserError(
                 f"plugin '{spec.plugin}' needs labelled data but {spec.data.dataset} has no labels: "
                 "use class subfolders, digits, or a labelled torchvision dataset"
+            )
+        if data.info.kind == "vectors" and not self.plugin_cls.accepts_vectors:
+            raise UserError(
+                f"{spec.data.dataset} holds {data.info.channels}-D points, which plugin '{spec.plugin}' "
+                "cannot model: use a plugin that accepts points (e.g. the example package "
+                "ganzoo-vanilla-gan) or an image dataset"
             )
         self.data_info: DataInfo = dataclasses.replace(
             data.info, batch_size=self.cfg.batch_size * self.dist.world_size
@@ -199,9 +204,9 @@ class Trainer:
         size = self.data_info.size
         pick = lambda s: center_crop(s.images[torch.randperm(len(s), generator=g)[:count]], size)  # noqa: E731
         sample = Batch(
-            images=uint8_to_float(pick(data.a)).to(self.device),
+            images=as_model_input(pick(data.a)).to(self.device),
             labels=data.a.labels[:count].to(self.device) if data.a.labels is not None else None,
-            images_b=uint8_to_float(pick(data.b)).to(self.device) if data.b is not None else None,
+            images_b=as_model_input(pick(data.b)).to(self.device) if data.b is not None else None,
         )
         return self.plugin.preview_inputs(g, sample)
 
@@ -223,6 +228,8 @@ class Trainer:
 
     def run_phase(self, phase: Phase, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         nets = self.nets_for(phase)
+        if phase.kind == "generator" and self.cfg.unrolled_steps > 0:
+            nets = {**nets, **self._unrolled_discriminators(batch, ctx)}
         with self._autocast():
             terms = phase.loss(nets, batch, ctx)
         loss = terms["loss"]
@@ -240,25 +247,18 @@ class Trainer:
                     torch._foreach_clamp_max_(group["params"], self.cfg.clip_weights)
         return terms
 
-    @contextlib.contextmanager
-    def _lookahead(self, batch: Batch, ctx: StepContext) -> Iterator[None]:
-        """Unrolled GAN: simulate K discriminator updates, let G see that D, then undo them."""
-        d_phases = [p for p in self.phases if p.kind == "discriminator"]
-        roles = {r for p in d_phases for r in self.optimizer_specs[p.optimizer].roles}
-        saved_nets = {r: copy.deepcopy(self.nets[r].state_dict()) for r in roles}
-        saved_opts = {p.optimizer: copy.deepcopy(self.optimizers[p.optimizer].state_dict()) for p in d_phases}
-        saved_adv = copy.deepcopy(self.adversary.state_dict())
-        for _ in range(self.cfg.unrolled_steps):
-            for phase in d_phases:
-                self.run_phase(phase, batch, ctx)
-        try:
-            yield
-        finally:
-            for r, state in saved_nets.items():
-                self.nets[r].load_state_dict(state)
-            for name, state in saved_opts.items():
-                self.optimizers[name].load_state_dict(state)
-            self.adversary.load_state_dict(saved_adv)
+    def _unrolled_discriminators(self, batch: Batch, ctx: StepContext) -> dict[str, nn.Module]:
+        """Unrolled GAN: D roles after K simulated, differentiable D updates (see engine/unrolled.py)."""
+        from ganzoo.engine.unrolled import unrolled_discriminators
+
+        d_phases = [
+            (p, self.optimizers[p.optimizer], self.optimizer_specs[p.optimizer].roles)
+            for p in self.phases
+            if p.kind == "discriminator"
+        ]
+        return unrolled_discriminators(
+            self.nets, d_phases, self.cfg.unrolled_steps, batch, ctx, self.cfg.clip_weights, self._autocast
+        )
 
     def train_step(self) -> dict[str, torch.Tensor]:
         stage = self.plugin.stage(self.images_seen)
@@ -274,9 +274,7 @@ class Trainer:
         for phase in self.phases:
             if not self._due(phase):
                 continue
-            lookahead = phase.kind == "generator" and self.cfg.unrolled_steps > 0
-            with self._lookahead(batch, ctx) if lookahead else contextlib.nullcontext():
-                terms = self.run_phase(phase, batch, ctx)
+            terms = self.run_phase(phase, batch, ctx)
             for key, value in terms.items():
                 logged[f"{phase.name}/{key}"] = value.detach()
         shown = batch_size * self.dist.world_size
