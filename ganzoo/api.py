@@ -19,6 +19,7 @@ from torch import nn
 
 from ganzoo.config import coerce, field_types
 from ganzoo.engine import checkpoint as ckpt
+from ganzoo.engine.distributed import current as current_dist
 from ganzoo.engine.options import TrainConfig
 from ganzoo.engine.rundir import RunDir, new_run_path
 from ganzoo.engine.spec import RunSpec, resolve
@@ -44,6 +45,8 @@ def train(
         run = RunDir(Path(resume))
         spec = RunSpec.from_dict(run.read_config())
         check_resume_overrides(spec, requested)
+        if steps is not None:  # an explicit length replaces a saved length in epochs
+            spec.train.epochs = None
         train_types = field_types(TrainConfig)
         for key, value in requested.items():
             if value is not None:
@@ -52,8 +55,10 @@ def train(
         trainer = Trainer(spec, run.path, resume=True)
     else:
         spec = resolve(plugin, requested, preset)
-        path = Path(out) if out is not None else new_run_path(Path("runs"), plugin)
-        if (path / "config.json").exists():
+        # Under torchrun every rank acts on rank 0's answers, taken before rank 0 writes the folder.
+        dist = current_dist()
+        path = dist.from_main(Path(out) if out is not None else new_run_path(Path("runs"), plugin))
+        if dist.from_main((path / "config.json").exists()):
             raise UserError(f"{path} already holds a run: pass --resume {path} to continue it, or choose another --out")
         trainer = Trainer(spec, path)
     return trainer.fit()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 import ganzoo
+from ganzoo.errors import UserError
 from ganzoo.plugin import ExportSpec
 
 if TYPE_CHECKING:
@@ -45,16 +46,30 @@ def metadata_for(run: LoadedRun, spec: ExportSpec, output: torch.Tensor):
     return ModelMetadata(**fields, extra={k: str(v) for k, v in extra.items()})
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` (an export option) if this machine can export it; fp16 graphs are traced and checked on CUDA."""
+    if precision not in ("fp32", "fp16"):
+        raise UserError(f"precision={precision!r} is not supported: use precision=fp32 or precision=fp16")
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise UserError(
+            "precision=fp16 needs a CUDA GPU (onnxruntime's CPU kernels lack fp16 convolutions, so the "
+            "graph is checked on the GPU): export on a GPU machine, or use precision=fp32"
+        )
+    return precision
+
+
 def export_run(run: LoadedRun, out_dir: Path, options: Mapping[str, Any]) -> list[Path]:
     from ganzoo_export.onnx_export import export_onnx
 
+    options = dict(options)
+    precision = check_precision(str(options.pop("precision", "fp32")))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for spec in run.plugin.exports(run.nets, options):
         module = spec.module.cpu().eval()
         with torch.no_grad():
             output = module(*spec.example_inputs)
-        path = out_dir / f"{run.spec.plugin}-{spec.name}.onnx"
+        path = out_dir / f"{run.spec.plugin}-{spec.name}{'' if precision == 'fp32' else '-' + precision}.onnx"
         export_onnx(
             module,
             spec.example_inputs,
@@ -64,6 +79,7 @@ def export_run(run: LoadedRun, out_dir: Path, options: Mapping[str, Any]) -> lis
             dynamic_axes=spec.dynamic_axes,
             metadata=metadata_for(run, spec, output),
             parity_inputs=spec.parity_inputs,
+            precision=precision,
         )
         written.append(path)
     return written

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
     from torch import Tensor, nn
 
@@ -198,6 +200,10 @@ class Plugin:
     def evaluate(self, nets: Nets, options: Mapping[str, Any]) -> dict[str, float]:
         """Optional plugin-specific scores (e.g. translation PSNR against an answer key)."""
         return {}
+
+    def on_train_end(self, run_dir: Path) -> None:
+        """Optional: called once on the main process when training stops (finished or
+        interrupted), after the last samples and checkpoint; e.g. to build reports from them."""
 
     def reference_step(self, nets: Nets) -> Callable[[Batch], None] | None:
         """Optional: one training step written as a plain PyTorch loop over the same networks

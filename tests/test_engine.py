@@ -164,3 +164,9 @@ def test_sampling_uses_ema_generator_and_is_seeded(tmp_path):
     a, b = run.sample(5, seed=1), run.sample(5, seed=1)
     assert a.shape == (5, 1, 16, 16) and torch.equal(a, b)
     assert a.min() >= -1 and a.max() <= 1
+
+
+def test_epochs_set_the_length_from_the_data(tmp_path):
+    # digits: 5000 images; batch 8 -> 625 steps per epoch
+    result = train("dcgan", preset="tiny", out=tmp_path / "r", overrides={**TINY, "epochs": 0.0064})
+    assert result.step == 4  # ceil(0.0064 * 5000 / 8)

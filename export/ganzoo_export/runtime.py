@@ -89,15 +89,17 @@ def physical_cores() -> int:
     return len(allowed) if allowed else os.cpu_count() or 1
 
 
-def _session_options() -> ort.SessionOptions:
+def _session_options(threads: int | None = None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = physical_cores()
+    options.intra_op_num_threads = threads or physical_cores()
     options.log_severity_level = 3  # hide optimiser warnings that are not actionable for users
     return options
 
 
-def _create_session(path: Path, providers: list[str], quiet: bool) -> ort.InferenceSession:
+def _create_session(
+    path: Path, providers: list[str], quiet: bool, threads: int | None = None
+) -> ort.InferenceSession:
     silence = quiet and CUDA in providers
     if CUDA in providers and hasattr(ort, "preload_dlls"):
         # Without torch imported first, CUDA/cuDNN from the nvidia pip wheels are not on the
@@ -108,7 +110,7 @@ def _create_session(path: Path, providers: list[str], quiet: bool) -> ort.Infere
         # onnxruntime falls back to CPU; an automatic choice should fall back quietly.
         ort.set_default_logger_severity(_ORT_SILENT)
     try:
-        return ort.InferenceSession(str(path), _session_options(), providers=providers)
+        return ort.InferenceSession(str(path), _session_options(threads), providers=providers)
     except (InvalidProtobuf, InvalidGraph) as exc:
         raise RuntimeInputError(
             f"'{path}' is not a valid ONNX model ({str(exc).splitlines()[0]}); re-export it"
@@ -121,12 +123,15 @@ def _create_session(path: Path, providers: list[str], quiet: bool) -> ort.Infere
 class GanzooModel:
     """An exported generator or translator, driven by the ganzoo metadata inside the file."""
 
-    def __init__(self, path: str | Path, providers: list[str] | None = None):
+    def __init__(
+        self, path: str | Path, providers: list[str] | None = None, threads: int | None = None
+    ):
+        """``threads``: onnxruntime's intra-op threads on the CPU (default: the physical cores)."""
         self.path = Path(path)
         if not self.path.is_file():
             raise RuntimeInputError(f"model file '{self.path}' does not exist; check the path")
         chosen = choose_providers(providers)
-        self.session = _create_session(self.path, chosen, quiet=providers is None)
+        self.session = _create_session(self.path, chosen, quiet=providers is None, threads=threads)
         self.providers: list[str] = self.session.get_providers()
         if providers is not None and CUDA in chosen and CUDA not in self.providers:
             raise RuntimeInputError(

@@ -12,7 +12,7 @@ import sys
 import typer
 
 import ganzoo
-from ganzoo.cli import eval_cmd, export_cmd, import_cmd, plugins_cmd, quickstart_cmd, report_cmd, sample_cmd, train_cmd, translate_cmd
+from ganzoo.cli import bench_cmd, eval_cmd, export_cmd, import_cmd, plugins_cmd, quickstart_cmd, report_cmd, sample_cmd, train_cmd, translate_cmd
 
 app = typer.Typer(
     name="ganzoo",
@@ -40,7 +40,7 @@ def root(
 
 
 app.add_typer(plugins_cmd.app, name="plugins")
-for module in (train_cmd, sample_cmd, export_cmd, quickstart_cmd, translate_cmd, import_cmd, report_cmd, eval_cmd):
+for module in (train_cmd, sample_cmd, export_cmd, quickstart_cmd, translate_cmd, import_cmd, report_cmd, eval_cmd, bench_cmd):
     module.register(app)
 
 

@@ -42,12 +42,19 @@ def train(
         plugin or "", data=data, steps=steps, batch_size=batch_size, out=out, preset=preset,
         overrides=overrides, resume=resume,
     )
+    from ganzoo.engine.distributed import current, shutdown
+
+    dist = current()
+    shutdown()
+    if not dist.is_main:  # under torchrun, rank 0 reports for every rank
+        return
     state = "interrupted" if result.interrupted else "finished"
     typer.echo(f"{state} at step {result.step} ({result.images_seen} images): {result.run_dir}")
     if result.last_checkpoint:
         typer.echo(f"  last checkpoint: {result.last_checkpoint}")
     if result.interrupted:
-        typer.echo(f"  continue with: ganzoo train --resume {result.run_dir}")
+        same_size = f" --nproc {dist.world_size}" if dist.world_size > 1 else ""  # exact resume needs it
+        typer.echo(f"  continue with: ganzoo train --resume {result.run_dir}{same_size}")
 
 
 def register(app: typer.Typer) -> None:

@@ -86,14 +86,16 @@ def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
         if name == "digit-styles":
             a, b = digit_styles_imagesets(size, seed)
         else:
-            from ganzoo.data.folders import load_unpaired, resolve_unpaired_root
+            from ganzoo.data.folders import resolve_unpaired_root
 
             channels = cfg.channels or 3
             if cfg.dataset_b:
                 path_a, path_b = Path(cfg.dataset).expanduser(), Path(cfg.dataset_b).expanduser()
             else:
                 path_a, path_b = resolve_unpaired_root(Path(cfg.dataset).expanduser(), split="train")
-            a, b = load_unpaired(path_a, path_b, size, channels, cfg.strict)
+            from ganzoo.data.streamed import open_folder
+
+            a, b = (open_folder(folder, size, channels, cfg) for folder in (path_a, path_b))
     elif name in TOY_SETS:
         a = toy_pointset(name, seed)
     elif name == "digits":
@@ -112,9 +114,9 @@ def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
         if not path.exists() and "/" not in name and "\\" not in name and not name.startswith("."):
             choices = ", ".join(BUILTIN_SETS + TORCHVISION_SETS)
             raise UserError(f"unknown dataset '{name}': use a folder path or one of {choices}")
-        from ganzoo.data.folders import load_folder
+        from ganzoo.data.streamed import open_folder
 
-        a = load_folder(path, size, cfg.channels or 3, cfg.strict)
+        a = open_folder(path, size, cfg.channels or 3, cfg)
     points = b is None and name in TOY_SETS
     info = DataInfo(
         channels=a.images.shape[1],

@@ -15,3 +15,5 @@ class DataConfig:
     root: str = "~/.cache/ganzoo/datasets"  # where torchvision datasets live
     download: bool = False  # allow torchvision to download a missing dataset
     strict: bool = False  # unreadable images are an error instead of being skipped
+    stream: bool | None = None  # decode folders per step in DataLoader workers; None: above stream_above_mb
+    stream_above_mb: float = 4096.0  # decoded size (uint8) from which a folder is streamed instead of held in memory

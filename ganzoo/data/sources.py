@@ -46,6 +46,25 @@ def center_crop(images: Tensor, size: int) -> Tensor:
     return images[..., top : top + size, left : left + size]
 
 
+def epoch_plan(
+    count: int, seed: int, epoch: int, hflip: bool, rank: int = 0, world_size: int = 1
+) -> tuple[Tensor, Tensor | None]:
+    """This rank's item order (and flips) for one epoch over ``count`` items.
+
+    Every rank draws the same seeded permutation and takes an interleaved share. The permutation is
+    cut to a multiple of ``world_size`` so all shares are equally long: ranks then roll over to
+    the next epoch at the same step and share one (epoch, cursor) state.
+    """
+    if count < world_size:
+        raise UserError(f"{count} items cannot be shared by {world_size} processes: use fewer processes or more data")
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(count, generator=g)
+    flips = torch.rand(count, generator=g) < 0.5 if hflip else None
+    usable = count - count % world_size
+    share = slice(rank, usable, world_size)
+    return order[share], (flips[share] if flips is not None else None)
+
+
 class TensorSource:
     def __init__(
         self,
@@ -74,12 +93,9 @@ class TensorSource:
 
     def _epoch_plan(self) -> tuple[Tensor, Tensor | None]:
         if self._order is None:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(len(self), generator=g)
-            flips = torch.rand(len(self), generator=g) < 0.5 if self.hflip else None
-            # every rank sees the same permutation and takes its own interleaved share
-            self._order = order[self.rank :: self.world_size].to(self.images.device)
-            self._flips = flips[self.rank :: self.world_size].to(self.images.device) if flips is not None else None
+            order, flips = epoch_plan(len(self), self.seed, self.epoch, self.hflip, self.rank, self.world_size)
+            self._order = order.to(self.images.device)
+            self._flips = flips.to(self.images.device) if flips is not None else None
         return self._order, self._flips
 
     def _take(self, count: int) -> tuple[Tensor, Tensor | None]:

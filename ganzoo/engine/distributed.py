@@ -2,16 +2,23 @@
 
 Only the roles an optimizer updates are wrapped, and a phase sees the wrapped module only for the
 roles it trains (see ``Trainer.nets_for``), so a generator evaluated inside the discriminator's
-phase never takes part in a gradient reduction.
+phase never takes part in a gradient reduction. ``batch_size`` is per rank; progress counts the
+images of all ranks. Rank 0 alone writes the run folder; every rank reads the checkpoint rank 0
+chose, so the run folder must be on a filesystem all nodes share.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,10 +37,59 @@ class DistInfo:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [device.index] if device.type == "cuda" else None
-        return {
-            role: DDP(module, device_ids=ids, find_unused_parameters=find_unused, broadcast_buffers=False)
-            for role, module in nets.items()
-        }
+        # Buffers (BatchNorm statistics) are not broadcast at every forward: they stay per rank, as
+        # each rank normalises its own batch; rank 0's are checkpointed. sync_batchnorm makes them agree.
+        new_api = "forward_sync_buffers" in inspect.signature(DDP).parameters  # renamed in recent torch
+        no_buffer_sync = {"forward_sync_buffers": False} if new_api else {"broadcast_buffers": False}
+        wrapped = {}
+        for role in sorted(nets):  # every rank must build its DDP wrappers in the same order
+            module = nets[role]
+            # DDP registers only parameters that require grad when it is built; after a stage change
+            # the last phase may have frozen this role, which DDP would reject as parameter-less.
+            module.requires_grad_(True)
+            wrapped[role] = DDP(module, device_ids=ids, find_unused_parameters=find_unused, **no_buffer_sync)
+        return wrapped
+
+    def from_main(self, value: T) -> T:
+        """Rank 0's ``value`` on every rank (a picklable object), so all ranks act on one decision."""
+        if self.world_size == 1:
+            return value
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's ``value``, in rank order, on every rank."""
+        if self.world_size == 1:
+            return [value]
+        import torch.distributed as dist
+
+        found: list[Any] = [None] * self.world_size
+        dist.all_gather_object(found, value)
+        return found
+
+    def average(self, values: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The mean over ranks of each scalar (logged losses describe the whole global batch)."""
+        if self.world_size == 1 or not values:
+            return dict(values)
+        import torch.distributed as dist
+
+        keys = sorted(values)
+        stacked = torch.stack([values[k].float() for k in keys])
+        dist.all_reduce(stacked)
+        return dict(zip(keys, (stacked / self.world_size).unbind()))
+
+    def any_rank(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank when ``flag`` is true on at least one (e.g. a stop request)."""
+        if self.world_size == 1:
+            return flag
+        import torch.distributed as dist
+
+        value = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
 
 
 def current() -> DistInfo:
@@ -49,3 +105,11 @@ def current() -> DistInfo:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend)
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def shutdown() -> None:
+    """Leave the process group, if this process joined one (end of a torchrun worker)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

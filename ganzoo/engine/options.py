@@ -10,6 +10,7 @@ from typing import Literal
 class TrainConfig:
     # -- length and batch --------------------------------------------------------------------
     steps: int = 2000  # engine iterations; each draws one real batch
+    epochs: float | None = None  # length in passes over the data; overrides steps when set
     batch_size: int = 64
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1"
@@ -38,10 +39,10 @@ class TrainConfig:
     # -- speed -------------------------------------------------------------------------------
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA when supported
     channels_last: bool = True  # CUDA only
-    compile: bool = False  # torch.compile the roles
+    compile: bool = False  # torch.compile every role in place; the first steps wait for the compiler
     cudnn_benchmark: bool = True
     sync_batchnorm: bool = False  # multi-GPU: BatchNorm statistics across ranks
-    workers: int = 0  # DataLoader workers for streamed folders
+    workers: int | None = None  # DataLoader workers for streamed folders; None: the cores per rank, up to 8
     hflip: bool = False  # random horizontal flips of real images
     # -- run bookkeeping ---------------------------------------------------------------------
     log_every: int = 25

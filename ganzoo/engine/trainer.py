@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import signal
 import threading
 import time
@@ -26,7 +27,8 @@ from torch import nn
 
 from ganzoo.data.catalog import open_data
 from ganzoo.data.imageset import as_model_input
-from ganzoo.data.sources import BatchStream, TensorSource, center_crop
+from ganzoo.data.sources import BatchStream, center_crop
+from ganzoo.data.streamed import make_source
 from ganzoo.engine import checkpoint as ckpt
 from ganzoo.engine.adversary import Adversary, StepContext
 from ganzoo.engine.distributed import DistInfo, current
@@ -38,7 +40,7 @@ from ganzoo.errors import UserError
 from ganzoo.images import save_png
 from ganzoo.plugin import Batch, DataInfo, Phase, Plugin, Stage
 
-RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "progress", "device", "workers", "tensorboard"}
+RESUMABLE_CHANGES = {"steps", "epochs", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "progress", "device", "workers", "tensorboard"}
 
 
 class NonFiniteLossError(UserError):
@@ -99,7 +101,7 @@ class Trainer:
         self.device = resolve_device(self.cfg.device, self.dist)
         self.amp_dtype = resolve_amp(self.cfg.amp, self.device)
         self.plugin_cls = spec.plugin_cls
-        torch.manual_seed(self.cfg.seed + self.dist.rank)
+        torch.manual_seed(self.cfg.seed)  # the same initial weights on every rank
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = self.cfg.cudnn_benchmark
 
@@ -119,12 +121,16 @@ class Trainer:
             data.info, batch_size=self.cfg.batch_size * self.dist.world_size
         )
         crop = spec.data.size if spec.data.load_size else None
-        source = lambda s, seed: TensorSource(  # noqa: E731
-            s.images, s.labels, self.device, seed, self.cfg.hflip, self.dist.rank, self.dist.world_size, crop
+        source = lambda s, seed: make_source(  # noqa: E731
+            s, self.device, seed, self.cfg.hflip, self.dist.rank, self.dist.world_size, crop, self.cfg.workers,
+            self.cfg.batch_size,
         )
         self.stream = BatchStream(
             source(data.a, self.cfg.seed), source(data.b, self.cfg.seed + 1) if data.b is not None else None
         )
+        if self.cfg.epochs is not None:  # an epoch is max(|A|, |B|) images, as CycleGAN's reference counts it
+            per_step = self.cfg.batch_size * self.dist.world_size
+            self.cfg.steps = max(1, math.ceil(self.cfg.epochs * self.stream.epoch_length() / per_step))
         self.plugin: Plugin = self.plugin_cls(spec.model, self.data_info)
         self.nets = self._build_nets()
         self.ema = {
@@ -132,6 +138,8 @@ class Trainer:
             for role in self.plugin_cls.generators
             if self.cfg.ema_half_life > 0
         }
+        if self.dist.world_size > 1:  # each rank draws its own noise from here on
+            torch.manual_seed(self.cfg.seed + 1_000_003 * self.dist.rank)
         self.adversary = Adversary(self.cfg, self._make_augmenter())
         self.phases: list[Phase] = self.plugin.phases()
         self.step, self.images_seen = 0, 0
@@ -141,7 +149,7 @@ class Trainer:
         self._stop_requested = False
         self.tensorboard = self._open_tensorboard()
         if resume:
-            self._restore(ckpt.load(ckpt.latest(self.run.checkpoints)))
+            self._restore(ckpt.load(self.dist.from_main(ckpt.latest(self.run.checkpoints))))
         elif self.dist.is_main:
             self.run.write_config(spec.to_dict(self.data_info))
 
@@ -153,7 +161,12 @@ class Trainer:
             if self.device.type == "cuda" and self.cfg.channels_last:
                 module.to(memory_format=torch.channels_last)
             if self.dist.world_size > 1 and self.cfg.sync_batchnorm:
+                if self.device.type != "cuda":
+                    raise UserError("sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernel): set sync_batchnorm=false")
                 nets[role] = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+            if self.cfg.compile:
+                # In place: state_dict keys stay plain, and EMA's deep copies drop the compiled forward.
+                nets[role].compile()
         return nets
 
     def _open_tensorboard(self):
@@ -262,8 +275,9 @@ class Trainer:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         stage = self.plugin.stage(self.images_seen)
-        if stage.key != self.stage.key:
-            self.stage = stage
+        key_changed = stage.key != self.stage.key
+        self.stage = stage  # every step: its info (e.g. a fade-in alpha) moves within one key
+        if key_changed:
             self._build_optimizers()
         batch_size = stage.batch_size or self.cfg.batch_size
         batch = self.stream.next(batch_size, stage.resolution)
@@ -285,6 +299,12 @@ class Trainer:
         return logged
 
     def fit(self) -> TrainResult:
+        result = self._fit()
+        if self.dist.is_main:
+            self.plugin.on_train_end(self.run.path)
+        return result
+
+    def _fit(self) -> TrainResult:
         total = self.cfg.steps
         if self.step >= total:
             return TrainResult(self.run.path, self.step, self.images_seen, False, self._last_ckpt())
@@ -303,7 +323,7 @@ class Trainer:
                     sums[key] += value.float()
                 if self.step % self.cfg.log_every == 0 or self.step == total:
                     elapsed = time.perf_counter() - interval_start
-                    record = {k: round(float(v) / count, 6) for k, v in sums.items()}
+                    record = {k: round(float(v) / count, 6) for k, v in self.dist.average(sums).items()}
                     record.update(self._stage_record())
                     record.update(step=self.step, images_seen=self.images_seen,
                                   images_per_sec=round(interval_images / max(elapsed, 1e-9), 2), time=time.time())
@@ -320,7 +340,7 @@ class Trainer:
                     self.write_samples()
                 if self.step % self.cfg.checkpoint_every == 0 or self.step == total:
                     self.save_checkpoint()
-                if self._stop_requested:
+                if self.dist.any_rank(self._stop_requested, self.device):  # all ranks stop at one step
                     self.save_checkpoint()
                     return TrainResult(self.run.path, self.step, self.images_seen, True, self._last_ckpt())
         return TrainResult(self.run.path, self.step, self.images_seen, False, self._last_ckpt())
@@ -385,6 +405,8 @@ class Trainer:
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.dist.world_size > 1:  # each rank's own noise, so a resumed job draws what it would have
+            rng["ranks"] = self.dist.gather(dict(rng))
         return {
             "format": 1,
             "plugin": self.spec.plugin,
@@ -405,7 +427,7 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path | None:
-        state = self.state_dict()  # every rank builds it: collective-free, cheap
+        state = self.state_dict()  # every rank builds it (it gathers the ranks' RNG states)
         if not self.dist.is_main:
             return None
         path = ckpt.checkpoint_path(self.run.checkpoints, self.step)
@@ -429,12 +451,22 @@ class Trainer:
             sched.load_state_dict(state["schedulers"][name])
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state["scalers"][name])
+        # A checkpoint written by the step that crossed into a new stage holds the old stage's
+        # optimizer state: keep the old key so the next step rebuilds, as the straight run does.
+        self.stage = dataclasses.replace(self.stage, key=state.get("stage_key", self.stage.key))
         self.adversary.load_state_dict(state["adversary"])
         self.stream.load_state_dict(state["data"])
         self.plugin.load_state_dict(state["plugin_state"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        rng = state["rng"]
+        if self.dist.world_size > 1:
+            ranks = rng.get("ranks") or []
+            rng = ranks[self.dist.rank] if len(ranks) == self.dist.world_size else None
+        if rng is None:  # saved by a job of another size: fresh noise per rank
+            torch.manual_seed(self.cfg.seed + 1_000_003 * self.dist.rank + self.step)
+            return
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
 
 
 def check_resume_overrides(saved: RunSpec, requested: dict[str, Any]) -> None:

@@ -1,0 +1,47 @@
+"""`ganzoo bench`: training, inference and data-pipeline speed, as a table and as JSON."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def bench(
+    plugins: str = typer.Option(None, "--plugins", help="Comma-separated plugins (default: every installed one)."),
+    preset: str = typer.Option(None, "--preset", help="Preset for the plugins that have it (default: the CPU-sized 'digits' / 'digit-styles')."),
+    steps: int = typer.Option(5, "--steps", help="Training steps per timed round."),
+    rounds: int = typer.Option(5, "--rounds", help="Timed rounds of each loop; figures are medians."),
+    warmup: int = typer.Option(2, "--warmup", help="Untimed training steps before the rounds."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    threads: int = typer.Option(None, "--threads", help="PyTorch threads (default: PyTorch's own choice)."),
+    sets: list[str] = typer.Option(None, "--set", help="Setting for every plugin, e.g. --set batch_size=32."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the figures as JSON to this file ('-': print them)."),
+    inference: bool = typer.Option(True, "--inference/--no-inference", help="Time onnxruntime against eager PyTorch."),
+    pipeline: bool = typer.Option(True, "--pipeline/--no-pipeline", help="Time the streamed folder pipeline."),
+) -> None:
+    """Measure images/s of ganzoo against a plain PyTorch loop, onnxruntime against eager, and the data pipeline."""
+    from ganzoo.bench import BenchOptions, format_report, run_bench, to_json
+    from ganzoo.config import parse_assignments
+    from ganzoo.errors import UserError
+
+    if min(steps, rounds) < 1 or warmup < 0:
+        raise UserError("--steps and --rounds must be at least 1 and --warmup at least 0")
+    options = BenchOptions(
+        plugins=[p.strip() for p in plugins.split(",") if p.strip()] if plugins else None,
+        preset=preset, steps=steps, rounds=rounds, warmup=warmup, device=device, threads=threads,
+        overrides=parse_assignments(sets), inference=inference, pipeline=pipeline,
+    )
+    report = run_bench(options, log=lambda line: typer.echo(f"... {line}", err=True))
+    report["command"] = "ganzoo " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "ganzoo bench"
+    typer.echo(format_report(report))
+    if json_out is not None and str(json_out) == "-":
+        typer.echo(to_json(report))
+    elif json_out is not None:
+        json_out.write_text(to_json(report) + "\n")
+        typer.echo(f"wrote {json_out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

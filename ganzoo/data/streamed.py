@@ -1,0 +1,271 @@
+"""Folders too large to decode into memory: decoded per step by DataLoader workers, in the engine's order.
+
+An in-memory dataset is one uint8 tensor on the device (``TensorSource``). A streamed folder is
+only indexed; ``StreamSource`` draws the same seeded per-epoch order (``epoch_plan``), has
+DataLoader workers decode the files ahead of time (prefetching, pinned memory on CUDA) and applies
+flips, crops and resizing on the batch exactly as ``TensorSource`` does. Its state is the same
+(epoch, cursor) pair, so a resumed run draws exactly the batches the uninterrupted run would have,
+as long as it runs on the same number of processes.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ganzoo.data.imageset import ImageSet, uint8_to_float
+from ganzoo.data.options import DataConfig
+from ganzoo.data.sources import TensorSource, epoch_plan, random_crop, resize
+from ganzoo.errors import UserError
+
+PREFETCH_BATCHES = 4  # per worker: decoding stays this far ahead of training
+
+
+class FolderItems(Dataset):
+    """uint8 CHW images of a folder, decoded and resized per item as the in-memory loader does.
+
+    An unreadable file is replaced by the next readable one (batches keep their size), with one
+    SkippedImagesWarning per process; with ``strict`` it raises instead.
+    """
+
+    def __init__(self, paths: Sequence[Path], size: int, channels: int, strict: bool = False):
+        self.paths, self.size, self.channels, self.strict = list(paths), size, channels, strict
+        self._unreadable: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Tensor:
+        # Imported here: the engine imports this module, and OpenCV/albumentations load slowly.
+        from ganzoo.data.decode import ImageDecodeError, load_image, resize_center_crop
+        from ganzoo.data.folders import SkippedImagesWarning, unreadable_file_error
+
+        for offset in range(len(self.paths)):
+            candidate = (index + offset) % len(self.paths)
+            if candidate in self._unreadable:
+                continue
+            try:
+                array = resize_center_crop(load_image(self.paths[candidate], self.channels, draft_size=self.size), self.size)
+            except ImageDecodeError as err:
+                if self.strict:
+                    raise unreadable_file_error(err) from err
+                if not self._unreadable:
+                    warnings.warn(f"skipping unreadable images (first: {err})", SkippedImagesWarning, stacklevel=2)
+                self._unreadable.add(candidate)
+                continue
+            return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        raise UserError(f"none of the {len(self.paths)} images could be read: check the files")
+
+
+class LazyImages:
+    """Stands in for a uint8 NCHW tensor: a shape, and decoding of the items indexed."""
+
+    dtype = torch.uint8
+
+    def __init__(self, items: FolderItems):
+        self.items = items
+        self.shape = torch.Size((len(items), items.channels, items.size, items.size))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def dim(self) -> int:
+        return 4
+
+    def __getitem__(self, index: Tensor | Sequence[int] | slice) -> Tensor:
+        if isinstance(index, slice):
+            index = range(*index.indices(len(self)))
+        return torch.stack([self.items[int(i)] for i in index])
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Every image decoded, as a tensor (for callers that treat the set as one)."""
+        return self[:].to(*args, **kwargs)
+
+
+@dataclass
+class StreamedSet:
+    """A folder indexed but not decoded; ``open_data`` returns it in place of an ``ImageSet``."""
+
+    items: FolderItems
+    labels: Tensor | None
+    class_names: list[str] | None
+    source: str
+
+    @property
+    def images(self) -> LazyImages:
+        return LazyImages(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def channels(self) -> int:
+        return self.items.channels
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names) if self.class_names is not None else 0
+
+
+def open_folder(path: str | Path, size: int, channels: int, cfg: DataConfig) -> ImageSet | StreamedSet:
+    """A folder decoded into memory, or indexed for streaming when ``cfg.stream`` says so.
+
+    ``stream=None`` streams when the decoded images would take more than ``stream_above_mb``.
+    """
+    from ganzoo.data.folders import index_folder, load_folder
+
+    index = index_folder(path)
+    decoded_mb = len(index.paths) * channels * size * size / 2**20
+    stream = cfg.stream if cfg.stream is not None else decoded_mb > cfg.stream_above_mb
+    if not stream:
+        return load_folder(path, size, channels, cfg.strict)
+    labels = torch.tensor(index.labels, dtype=torch.int64) if index.labels is not None else None
+    described = f"{len(index.paths)} images, streamed"
+    return StreamedSet(FolderItems(index.paths, size, channels, cfg.strict), labels, index.class_names,
+                       f"folder {path} ({described})")
+
+
+class _EpochOrder(Sampler[int]):
+    """This rank's items, epoch after epoch without end, starting at (epoch, cursor)."""
+
+    def __init__(self, count: int, seed: int, rank: int, world_size: int, epoch: int, cursor: int):
+        self.count, self.seed, self.rank, self.world_size = count, seed, rank, world_size
+        self.epoch, self.cursor = epoch, cursor
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, cursor = self.epoch, self.cursor
+        while True:
+            order, _ = epoch_plan(self.count, self.seed, epoch, False, self.rank, self.world_size)
+            yield from order[cursor:].tolist()
+            epoch, cursor = epoch + 1, 0
+
+
+def _quiet_worker(worker_id: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(0)  # one OpenCV pool per worker would oversubscribe the cores
+    torch.set_num_threads(1)
+
+
+class StreamSource:
+    """``TensorSource``'s interface over a ``StreamedSet``: same order, flips, crops and state."""
+
+    def __init__(
+        self,
+        data: StreamedSet,
+        device: torch.device,
+        seed: int,
+        hflip: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        crop: int | None = None,
+        workers: int = 2,
+        chunk: int = 64,
+    ):
+        self.data, self.device, self.seed, self.hflip = data, device, seed, hflip
+        self.rank, self.world_size, self.crop = rank, world_size, crop
+        self.workers, self.chunk = workers, chunk
+        self.labels = data.labels.to(device) if data.labels is not None else None
+        self.epoch, self.cursor = 0, 0
+        self._plan: tuple[int, Tensor, Tensor | None] | None = None
+        self._decoded: Iterator[Tensor] | None = None
+        self._pending = torch.empty(0, data.channels, data.items.size, data.items.size, dtype=torch.uint8)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def _epoch_plan(self) -> tuple[Tensor, Tensor | None]:
+        if self._plan is None or self._plan[0] != self.epoch:
+            order, flips = epoch_plan(len(self.data), self.seed, self.epoch, self.hflip, self.rank, self.world_size)
+            self._plan = (self.epoch, order, flips)
+        return self._plan[1], self._plan[2]
+
+    def _take(self, count: int) -> tuple[Tensor, Tensor | None]:
+        """The next ``count`` positions of the plan: item indices and flips; advances the state."""
+        picked, flipped = [], []
+        while count > 0:
+            order, flips = self._epoch_plan()
+            part = order[self.cursor : self.cursor + count]
+            picked.append(part)
+            if flips is not None:
+                flipped.append(flips[self.cursor : self.cursor + count])
+            self.cursor += len(part)
+            count -= len(part)
+            if self.cursor >= len(order):
+                self.epoch, self.cursor = self.epoch + 1, 0
+        return torch.cat(picked), (torch.cat(flipped) if flipped else None)
+
+    def _start(self) -> None:
+        on_cuda = self.device.type == "cuda"
+        loader = DataLoader(
+            self.data.items,
+            batch_size=self.chunk,
+            sampler=_EpochOrder(len(self.data), self.seed, self.rank, self.world_size, self.epoch, self.cursor),
+            num_workers=self.workers,
+            pin_memory=on_cuda,
+            prefetch_factor=PREFETCH_BATCHES if self.workers > 0 else None,
+            worker_init_fn=_quiet_worker if self.workers > 0 else None,
+            generator=torch.Generator().manual_seed(self.seed),  # leaves the training RNG untouched
+        )
+        self._decoded = iter(loader)
+        self._pending = self._pending[:0]
+
+    def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None]:
+        if self._decoded is None:
+            self._start()
+        crop_seed = hash((self.seed, self.epoch, self.cursor, self.rank)) % 2**63  # as TensorSource
+        while len(self._pending) < batch_size:
+            self._pending = torch.cat([self._pending, next(self._decoded)])
+        images, self._pending = self._pending[:batch_size], self._pending[batch_size:]
+        index, flips = self._take(batch_size)
+        images = images.to(self.device, non_blocking=True)
+        if self.crop is not None:
+            images = random_crop(images, self.crop, torch.Generator().manual_seed(crop_seed))
+        images = uint8_to_float(images)
+        if flips is not None:
+            images = torch.where(flips.to(self.device).view(-1, 1, 1, 1), images.flip(-1), images)
+        labels = self.labels.index_select(0, index.to(self.device)) if self.labels is not None else None
+        return resize(images, resolution), labels
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "cursor": self.cursor}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.cursor = state["epoch"], state["cursor"]
+        self._decoded = None  # restart the workers at the restored position
+
+    def close(self) -> None:
+        self._decoded = None  # drops the loader iterator, which stops its workers
+
+
+def default_workers(world_size: int = 1) -> int:
+    """DataLoader workers per process: the cores this process may use, shared among the ranks, up to 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores // max(1, world_size)))
+
+
+def make_source(
+    data: ImageSet | StreamedSet,
+    device: torch.device,
+    seed: int,
+    hflip: bool,
+    rank: int,
+    world_size: int,
+    crop: int | None,
+    workers: int | None,
+    batch_size: int,
+) -> TensorSource | StreamSource:
+    """The engine's batch source for one dataset: on the device when decoded, else streamed."""
+    if isinstance(data, StreamedSet):
+        count = default_workers(world_size) if workers is None else workers
+        return StreamSource(data, device, seed, hflip, rank, world_size, crop, count, batch_size)
+    return TensorSource(data.images, data.labels, device, seed, hflip, rank, world_size, crop)
