@@ -1,15 +1,16 @@
-"""Progressive GAN on the built-in digits with the CPU preset: time to grow, quality, export parity.
+"""Progressive GAN on the built-in digits with the CPU preset: cost, time, quality, export parity.
 
     python benchmarks/progan_digits.py [--out runs/progan-digits-bench] [--docs]
 
-Trains `ganzoo train progan` (preset "digits") from scratch, then prints: wall time until the
-32x32 fade-in starts and until the schedule ends, the digit classifier's view of 1,000 EMA samples
-(classes covered, confident share, class histogram), and the largest difference between PyTorch
-and onnxruntime for the exported 32x32 and 16x16 generators. Because a shared CPU makes wall times
-noisy, it also measures the preset's cost in units of the DCGAN digits preset (the quickstart):
-plain-PyTorch steps of both (each plugin's reference_step) timed interleaved, per resolution,
-weighted by the steps the schedule spends there. --docs also writes the pictures in docs/images/
-(growth strip and a short growth GIF).
+Prints, in order:
+1. the preset's cost in units of the DCGAN digits preset (the quickstart): plain-PyTorch steps of
+   both plugins (their reference_step) timed interleaved per resolution, so shared load hits both
+   alike, then weighted by the steps the growth schedule spends at each resolution;
+2. after training `ganzoo train progan` (preset "digits") from scratch: wall time until the 32x32
+   fade-in starts and until the schedule ends, with the thread count and load average;
+3. the digit classifier's view of 1,000 EMA samples (classes covered, confident share, histogram);
+4. the largest PyTorch/onnxruntime difference of the exported 32x32 and 16x16 generators.
+--docs also writes the pictures in docs/images/ (growth strip and a short growth GIF).
 """
 
 from __future__ import annotations
@@ -39,9 +40,8 @@ DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 DOCS_GIF_FRAMES = 14  # keeps the GIF in docs under 200 KB
 
 
-def seconds_until(stats: list[dict], start: float, resolution: int) -> float | None:
-    reached = [r["time"] for r in stats if r.get("stage/res") == resolution]
-    return round(reached[0] - start, 1) if reached else None
+def random_batch(size: int, resolution: int) -> Batch:
+    return Batch(torch.rand(size, 1, resolution, resolution) * 2 - 1)
 
 
 def seconds_per_step(step: Callable[[Batch], None], batch: Batch, repeats: int = 3) -> float:
@@ -53,18 +53,18 @@ def seconds_per_step(step: Callable[[Batch], None], batch: Batch, repeats: int =
 
 
 def cost_in_dcgan_presets(rounds: int = 3) -> tuple[float, float]:
-    """(cost until the 32x32 fade-in starts, cost of the whole schedule), in DCGAN digits presets."""
+    """(cost until the 32x32 fade-in starts, cost of the whole schedule) in DCGAN presets."""
     info = DataInfo(channels=1, size=32)
     specs = {name: resolve(name, preset="digits") for name in ("dcgan", "progan")}
     plugins = {name: spec.plugin_cls(spec.model, info) for name, spec in specs.items()}
     steps = {name: plugin.reference_step(plugin.build()) for name, plugin in plugins.items()}
-    dcgan_batch = Batch(torch.rand(specs["dcgan"].train.batch_size, 1, 32, 32) * 2 - 1)
+    dcgan_batch = random_batch(specs["dcgan"].train.batch_size, 32)
     schedule = growth_schedule(specs["progan"].model, 32, specs["progan"].train.batch_size)
     ratio = {}
     for resolution in schedule.resolutions():
-        batch = Batch(torch.rand(schedule.batch_size_at(resolution), 1, resolution, resolution) * 2 - 1)
+        batch = random_batch(schedule.batch_size_at(resolution), resolution)
         ratios = []
-        for _ in range(rounds):  # interleaved, so shared load hits both alike
+        for _ in range(rounds):
             dcgan = seconds_per_step(steps["dcgan"], dcgan_batch)
             ratios.append(seconds_per_step(steps["progan"], batch) / dcgan)
         ratio[resolution] = statistics.median(ratios)
@@ -79,12 +79,27 @@ def cost_in_dcgan_presets(rounds: int = 3) -> tuple[float, float]:
     return growing / dcgan_steps, total / dcgan_steps
 
 
+def seconds_until(stats: list[dict], start: float, resolution: int) -> float | None:
+    reached = [r["time"] for r in stats if r.get("stage/res") == resolution]
+    return round(reached[0] - start, 1) if reached else None
+
+
 def onnx_error(path: Path, expected: torch.Tensor, z: torch.Tensor) -> float:
     from ganzoo_export.runtime import GanzooModel
 
     model = GanzooModel(path, providers=["CPUExecutionProvider"])
     (out,) = model.run_raw(latent=z.numpy()).values()
     return float(np.abs(out - expected.numpy()).max())
+
+
+def write_docs_pictures(run_dir: Path, schedule) -> None:
+    report = write_growth_report(run_dir, schedule, max_frames=DOCS_GIF_FRAMES, frame_ms=400)
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    shutil.copy(report.strip, DOCS_IMAGES / "progan-growth.png")
+    shutil.copy(report.gif, DOCS_IMAGES / "progan-growth.gif")
+    write_growth_report(run_dir, schedule)  # the run keeps its full GIF
+    for name in ("progan-growth.png", "progan-growth.gif"):
+        print(f"wrote docs/images/{name} ({(DOCS_IMAGES / name).stat().st_size // 1024} KB)")
 
 
 def main() -> None:
@@ -94,11 +109,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.out.exists():
         shutil.rmtree(args.out)
-    load = os.getloadavg()[0]
+
     growing, whole = cost_in_dcgan_presets()
     print(f"cost in DCGAN digits presets: {growing:.2f} until the 32x32 fade-in, {whole:.2f} in all")
 
-    start = time.time()
+    load, start = os.getloadavg()[0], time.time()
     result = train("progan", data="digits", out=args.out, overrides={"progress": False})
     total = time.time() - start
     stats = [json.loads(line) for line in (args.out / "stats.jsonl").read_text().splitlines()]
@@ -106,13 +121,17 @@ def main() -> None:
         f"threads {torch.get_num_threads()}, load average {load:.1f} -> {os.getloadavg()[0]:.1f}, "
         f"steps {result.step}, images {result.images_seen}"
     )
-    print(f"32x32 fade-in starts after {seconds_until(stats, start, 32)} s; schedule done in {total:.1f} s")
+    print(
+        f"32x32 fade-in starts after {seconds_until(stats, start, 32)} s; "
+        f"schedule done in {total:.1f} s"
+    )
 
     run = load_run(args.out)
     quality = digit_quality(run.sample(1000, seed=1))
     print(
         f"digit classifier on 1000 EMA samples: classes covered {quality['classes_covered']}, "
-        f"confident share {quality['confident_share']:.3f}, mean confidence {quality['mean_confidence']:.3f}, "
+        f"confident share {quality['confident_share']:.3f}, "
+        f"mean confidence {quality['mean_confidence']:.3f}, "
         f"histogram {quality['class_histogram']}"
     )
 
@@ -120,16 +139,11 @@ def main() -> None:
     for path, resolution in zip(run.export(resolution=16), (32, 16)):
         with torch.no_grad():
             expected = run.nets["G"](z, resolution, 1.0).clamp(-1, 1)
-        print(f"{path.name}: max |PyTorch - onnxruntime| {onnx_error(path, expected, z):.2e} over 64 latents")
+        error = onnx_error(path, expected, z)
+        print(f"{path.name}: max |PyTorch - onnxruntime| {error:.2e} over 64 latents")
 
     if args.docs:
-        report = write_growth_report(args.out, run.plugin.schedule, max_frames=DOCS_GIF_FRAMES, frame_ms=400)
-        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-        shutil.copy(report.strip, DOCS_IMAGES / "progan-growth.png")
-        shutil.copy(report.gif, DOCS_IMAGES / "progan-growth.gif")
-        write_growth_report(args.out, run.plugin.schedule)  # the run keeps its full GIF
-        for name in ("progan-growth.png", "progan-growth.gif"):
-            print(f"wrote docs/images/{name} ({(DOCS_IMAGES / name).stat().st_size // 1024} KB)")
+        write_docs_pictures(args.out, run.plugin.schedule)
 
 
 if __name__ == "__main__":

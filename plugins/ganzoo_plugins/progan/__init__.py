@@ -56,28 +56,34 @@ PREVIEW_COUNT = 36
 @dataclass
 class ProGANConfig:
     latent_dim: int = 512
-    fmap_base: int = PAPER_FMAP_BASE  # channels at a resolution: min(fmap_base / 2**stage, fmap_max)
+    fmap_base: int = PAPER_FMAP_BASE  # channels: min(fmap_base / 2**stage, fmap_max)
     fmap_max: int = PAPER_FMAP_MAX
     minibatch_group_size: int = 4
     start_resolution: int = 4
     stabilize_images: int = PAPER_PHASE_IMAGES  # per resolution, counted in real images shown
     fade_images: int = PAPER_PHASE_IMAGES  # per new resolution, before it stabilises
-    batch_sizes: dict[int, int] = field(default_factory=dict)  # resolution -> batch size; others: batch_size
+    # resolution -> batch size; resolutions left out use the engine's batch_size
+    batch_sizes: dict[int, int] = field(default_factory=dict)
     lr: float = 1e-3
     beta1: float = 0.0
     beta2: float = 0.99
     eps: float = 1e-8
 
 
-def growth_schedule(config: ProGANConfig, max_resolution: int, batch_size: int = 16) -> GrowthSchedule:
-    """The schedule of a run; ``batch_size`` stands for the engine's, used where batch_sizes is silent."""
-    reachable = {int(res): size for res, size in config.batch_sizes.items() if int(res) <= max_resolution}
+def growth_schedule(
+    config: ProGANConfig, max_resolution: int, batch_size: int = 16
+) -> GrowthSchedule:
+    """The schedule of a run. ``batch_size`` stands for the engine's, where ``batch_sizes`` is
+    silent; only step counts depend on it (``stage()`` leaves those batches to the engine)."""
+    # Entries above the data size belong to presets written for larger images (the paper's).
+    reachable = {
+        int(res): size for res, size in config.batch_sizes.items() if int(res) <= max_resolution
+    }
     return GrowthSchedule(
         start_resolution=config.start_resolution,
         max_resolution=max_resolution,
         stabilize_images=config.stabilize_images,
         fade_images=config.fade_images,
-        # Entries above the data size belong to presets written for larger images (e.g. the paper's).
         batch_sizes=reachable,
         default_batch_size=batch_size,
     )
@@ -95,8 +101,8 @@ def steps_to_grow(schedule: GrowthSchedule, processes: int = 1) -> int:
 def check_data_size(size: int) -> None:
     if size < 8 or size & (size - 1):
         raise UserError(
-            f"progan grows by doubling from 4x4, so it needs a power-of-two image size >= 8, got {size}: "
-            "set e.g. --set size=32"
+            f"progan grows by doubling from 4x4, so it needs a power-of-two image size >= 8, "
+            f"got {size}: set e.g. --set size=32"
         )
 
 
@@ -105,9 +111,9 @@ def check_top_feature_maps(config: ProGANConfig, max_resolution: int) -> None:
     narrowest = feature_maps(stage, config.fmap_base, config.fmap_max)
     if narrowest < MIN_FEATURE_MAPS:
         raise UserError(
-            f"fmap_base {config.fmap_base} leaves {narrowest} feature maps at {max_resolution}x{max_resolution}, "
-            f"too few for pixel norm to be numerically stable: use fmap_base >= "
-            f"{MIN_FEATURE_MAPS * 2**stage} (and fmap_max >= {MIN_FEATURE_MAPS})"
+            f"fmap_base {config.fmap_base} leaves {narrowest} feature maps at "
+            f"{max_resolution}x{max_resolution}, too few for pixel norm to be numerically stable: "
+            f"use fmap_base >= {MIN_FEATURE_MAPS * 2**stage} (and fmap_max >= {MIN_FEATURE_MAPS})"
         )
 
 
@@ -123,29 +129,37 @@ class ClampedGenerator(nn.Module):
 
 
 def _digits_preset() -> dict[str, Any]:
-    # Tuned on the built-in digits for the CPU quickstart (see docs/benchmarks.md): about three
-    # minutes on two CPU cores to grow 4x4 -> 32x32 and stabilise there.
-    model = ProGANConfig(latent_dim=128, fmap_base=512, fmap_max=64, stabilize_images=6_000, fade_images=6_000)
-    batch_size = 32
+    # The built-in digits on a 2-core CPU (docs/benchmarks.md): 4,000 images per period instead
+    # of 800k, so the learning rate is 3e-3 (1e-3 left the 4x4 stage unconverged and the digits
+    # lopsided), narrow high-resolution layers (16 channels at 32x32) and the paper's batch of 16.
+    model = ProGANConfig(
+        latent_dim=128, fmap_base=256, fmap_max=128, stabilize_images=4_000, fade_images=4_000,
+        lr=3e-3,
+    )
+    batch_size = 16
+    steps = steps_to_grow(growth_schedule(model, 32, batch_size))
     return {
         "latent_dim": model.latent_dim, "fmap_base": model.fmap_base, "fmap_max": model.fmap_max,
         "stabilize_images": model.stabilize_images, "fade_images": model.fade_images,
-        "batch_size": batch_size, "size": 32, "steps": steps_to_grow(growth_schedule(model, 32, batch_size)),
-        "ema_half_life": 2_000, "log_every": 25, "sample_every": 50,
+        "lr": model.lr, "batch_size": batch_size, "size": 32, "steps": steps,
+        "ema_half_life": 1_000, "log_every": 25, "sample_every": 50,
     }
 
 
 class ProgressiveGAN(Plugin):
     name = "progan"
-    description = "Progressive growing of GANs (Karras et al. 2018): 4x4 up to the data size, fading layers in"
+    description = (
+        "Progressive growing of GANs (Karras et al. 2018): 4x4 up to the data size, "
+        "fading each new resolution in"
+    )
     version = "1.0.0"
     Config = ProGANConfig
     presets: Mapping[str, Mapping[str, Any]] = {
         "digits": _digits_preset(),
         # Seconds on a CPU: the contract check and unit tests.
         "tiny": {
-            "latent_dim": 16, "fmap_base": 64, "fmap_max": 16, "size": 16,
-            "stabilize_images": 4, "fade_images": 4, "batch_size": 4, "steps": 12, "ema_half_life": 8,
+            "latent_dim": 16, "fmap_base": 64, "fmap_max": 16, "size": 16, "stabilize_images": 4,
+            "fade_images": 4, "batch_size": 4, "steps": 12, "ema_half_life": 8,
         },
         # The paper's CelebA-HQ recipe; set size to the data's (128-1024) and steps to
         # progan.steps_to_grow(...) or longer (docs/plugins/progan.md has a table).
@@ -157,7 +171,8 @@ class ProgressiveGAN(Plugin):
     }
     default_preset = "digits"
     train_defaults: Mapping[str, Any] = {
-        "loss": "wgan-gp", "gp_weight": GP_WEIGHT, "drift": DRIFT, "ema_half_life": PAPER_EMA_HALF_LIFE,
+        "loss": "wgan-gp", "gp_weight": GP_WEIGHT, "drift": DRIFT,
+        "ema_half_life": PAPER_EMA_HALF_LIFE,
     }
     # Blocks of other resolutions take no part in a step, so DDP must not wait for their gradients.
     ddp_find_unused_parameters = True
@@ -173,11 +188,13 @@ class ProgressiveGAN(Plugin):
         c, d = self.config, self.data
         return {
             "G": ProgressiveGenerator(c.latent_dim, d.size, d.channels, c.fmap_base, c.fmap_max),
-            "D": ProgressiveDiscriminator(d.size, d.channels, c.fmap_base, c.fmap_max, c.minibatch_group_size),
+            "D": ProgressiveDiscriminator(
+                d.size, d.channels, c.fmap_base, c.fmap_max, c.minibatch_group_size
+            ),
         }
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
-        # Called again by the engine at every new resolution: the new Adam starts with empty moments.
+        # Called again by the engine at every new resolution: each new Adam starts afresh.
         c = self.config
         return {
             "G": OptimizerSpec(("G",), c.lr, (c.beta1, c.beta2), c.eps),
@@ -189,7 +206,7 @@ class ProgressiveGAN(Plugin):
         return Stage(
             key=growth.phase_index,
             resolution=growth.resolution,
-            batch_size=self.schedule.batch_sizes.get(growth.resolution),  # None: the engine's batch_size
+            batch_size=self.schedule.batch_sizes.get(growth.resolution),  # None: the engine's
             info={"res": growth.resolution, "alpha": round(growth.alpha, 3)},
         )
 
@@ -200,7 +217,9 @@ class ProgressiveGAN(Plugin):
             Phase("G", "G", self.generator_loss, "generator"),
         ]
 
-    def latents(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
+    def latents(
+        self, n: int, device: torch.device, generator: torch.Generator | None = None
+    ) -> Tensor:
         if generator is None:
             return torch.randn(n, self.config.latent_dim, device=device)
         return torch.randn(n, self.config.latent_dim, generator=generator).to(device)
@@ -220,20 +239,28 @@ class ProgressiveGAN(Plugin):
     def requested_resolution(self, options: Mapping[str, Any], what: str) -> int:
         unknown = sorted(set(options) - {"resolution"})
         if unknown:
-            raise UserError(f"progan does not know the {what} option(s) {', '.join(unknown)}: it takes only resolution")
+            raise UserError(
+                f"progan does not know the {what} option(s) {', '.join(unknown)}: "
+                "it takes only resolution"
+            )
         value = options.get("resolution", self.data.size)
         text = str(value).strip()
         available = self.schedule.resolutions()
         if not text.isdigit() or int(text) not in available:
             raise UserError(
-                f"resolution {value!r} is not one this run grows through: use one of {', '.join(map(str, available))}"
+                f"resolution {value!r} is not one this run grows through: "
+                f"use one of {', '.join(map(str, available))}"
             )
         return int(text)
 
-    def sample(self, nets, n: int, *, generator: torch.Generator, condition: Mapping[str, Any]) -> Tensor:
+    def sample(
+        self, nets, n: int, *, generator: torch.Generator, condition: Mapping[str, Any]
+    ) -> Tensor:
+        """``n`` images at alpha 1: the final resolution, or ``condition["resolution"]``."""
         resolution = self.requested_resolution(condition, "sampling")
         g = nets["G"]
-        return g(self.latents(n, next(g.parameters()).device, generator), resolution, 1.0).clamp(-1.0, 1.0)
+        z = self.latents(n, next(g.parameters()).device, generator)
+        return g(z, resolution, 1.0).clamp(-1.0, 1.0)
 
     def preview_inputs(self, generator: torch.Generator, data_sample: Batch) -> Tensor:
         return torch.randn(PREVIEW_COUNT, self.config.latent_dim, generator=generator)
@@ -245,7 +272,8 @@ class ProgressiveGAN(Plugin):
 
         g = nets["G"]
         growth = self.schedule.stage_at(images_seen)
-        images = g(fixed.to(next(g.parameters()).device), growth.resolution, growth.alpha).clamp(-1.0, 1.0)
+        z = fixed.to(next(g.parameters()).device)
+        images = g(z, growth.resolution, growth.alpha).clamp(-1.0, 1.0)
         images = F.interpolate(images, size=(self.data.size, self.data.size), mode="nearest")
         return grid(images, nrow=math.isqrt(PREVIEW_COUNT))
 
@@ -297,7 +325,8 @@ class ProgressiveGAN(Plugin):
             mixed = torch.lerp(real, fake, mix).requires_grad_(True)
             (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
             penalty = (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
-            d_loss = fake_out.mean() - real_out.mean() + GP_WEIGHT * penalty + DRIFT * real_out.pow(2).mean()
+            drift = real_out.pow(2).mean()
+            d_loss = fake_out.mean() - real_out.mean() + GP_WEIGHT * penalty + DRIFT * drift
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()

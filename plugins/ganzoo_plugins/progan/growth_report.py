@@ -92,7 +92,12 @@ def with_caption(frame: Frame) -> Image.Image:
 
 
 def write_growth_report(
-    run_dir: Path, schedule: GrowthSchedule, *, max_frames: int = 60, frame_ms: int = 200, hold_ms: int = 2000
+    run_dir: Path,
+    schedule: GrowthSchedule,
+    *,
+    max_frames: int = 60,
+    frame_ms: int = 200,
+    hold_ms: int = 2000,
 ) -> GrowthReport | None:
     """Write the GIF and per-resolution grids; None when the run has no preview grids yet."""
     run_dir = Path(run_dir)
@@ -109,10 +114,13 @@ def write_growth_report(
     pictures = [with_caption(frame) for frame in evenly_spaced(frames, max_frames)]
     gif = samples / "growth.gif"
     durations = [frame_ms] * (len(pictures) - 1) + [hold_ms]
-    pictures[0].save(gif, save_all=True, append_images=pictures[1:], duration=durations, loop=0, optimize=True)
+    pictures[0].save(
+        gif, save_all=True, append_images=pictures[1:], duration=durations, loop=0, optimize=True
+    )
 
     tiles = [with_caption(last_at[resolution]) for resolution in sorted(last_at)]
-    strip_image = Image.new("RGB", (sum(t.width for t in tiles) + GAP * (len(tiles) - 1), tiles[0].height), "white")
+    width = sum(tile.width for tile in tiles) + GAP * (len(tiles) - 1)
+    strip_image = Image.new("RGB", (width, tiles[0].height), "white")
     x = 0
     for tile in tiles:
         strip_image.paste(tile, (x, 0))
