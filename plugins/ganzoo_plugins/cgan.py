@@ -49,6 +49,7 @@ class CGANConfig:
     generator_conditioning: Literal["concat", "batchnorm", "both"] = "concat"  # how G uses it
     embed_dim: int = 32  # label embedding size of the concatenation forms
     aux_weight: float | None = None  # auxiliary class head's loss weight; None: 1, or 0 for concat
+    aux_fakes: bool = True  # D's class head also learns to classify fakes (the ACGAN paper's loss)
     diversity_weight: float = 0.1  # mode-seeking term against one image per class (0: off)
     lr: float = 2e-4
     beta1: float = 0.5
@@ -255,8 +256,9 @@ class ConditionalGAN(Plugin):
         fake = nets["G"](self.latents(len(batch), ctx.device), y)
         terms = ctx.discriminator_loss(lambda x: nets["D"](x, y), batch.images, fake)
         if self.aux_weight:
-            logits = nets["D"](torch.cat([batch.images, fake.detach()]), None, class_logits=True)
-            terms["d_class"] = F.cross_entropy(logits, torch.cat([y, y]))
+            shown = torch.cat([batch.images, fake.detach()]) if self.config.aux_fakes else batch.images
+            logits = nets["D"](shown, None, class_logits=True)
+            terms["d_class"] = F.cross_entropy(logits, y.repeat(len(shown) // len(y)))
             terms["loss"] = terms["loss"] + self.aux_weight * terms["d_class"]
         return terms
 
@@ -287,8 +289,9 @@ class ConditionalGAN(Plugin):
             fake = g(torch.randn(len(real), c.latent_dim, device=device), y).detach()
             d_loss = F.softplus(-d(real, y)).mean() + F.softplus(d(fake, y)).mean()
             if aux_weight:
-                logits = d(torch.cat([real, fake]), None, class_logits=True)
-                d_loss = d_loss + aux_weight * F.cross_entropy(logits, torch.cat([y, y]))
+                shown = torch.cat([real, fake]) if c.aux_fakes else real
+                logits = d(shown, None, class_logits=True)
+                d_loss = d_loss + aux_weight * F.cross_entropy(logits, y.repeat(len(shown) // len(y)))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
