@@ -37,7 +37,7 @@ from ganzoo_plugins.progan import growth_schedule  # noqa: E402
 from ganzoo_plugins.progan.growth_report import write_growth_report  # noqa: E402
 
 DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
-DOCS_GIF_FRAMES = 14  # keeps the GIF in docs under 200 KB
+DOCS_GIF_FRAMES = 9  # keeps the GIF in docs under 200 KB
 
 
 def random_batch(size: int, resolution: int) -> Batch:
@@ -111,7 +111,7 @@ def main() -> None:
         shutil.rmtree(args.out)
 
     growing, whole = cost_in_dcgan_presets()
-    print(f"cost in DCGAN digits presets: {growing:.2f} until the 32x32 fade-in, {whole:.2f} in all")
+    print(f"cost in DCGAN digits presets: {growing:.2f} to the 32x32 fade-in, {whole:.2f} in all")
 
     load, start = os.getloadavg()[0], time.time()
     result = train("progan", data="digits", out=args.out, overrides={"progress": False})
