@@ -8,7 +8,7 @@ Measures, on a generated folder of 160x160 JPEGs:
 The pipeline must deliver at least twice what training consumes; with streaming on, training
 should run as fast as from memory.
 
-    python benchmarks/data_pipeline.py [--images 1024] [--steps 2] [--rounds 3] [--workers N]
+    python benchmarks/data_pipeline.py [--images 1024] [--steps 2] [--rounds 3] [--workers N] [--threads N]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="training steps per timed round")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (medians are reported)")
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: the cores)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
     args = parser.parse_args()
 
     delivered = bench_pipeline(BenchOptions(pipeline_images=args.images, pipeline_size=64), workers=args.workers, batch_size=128)
@@ -35,7 +36,7 @@ def main() -> None:
         consumed = {}
         for mode in ("memory", "streamed"):
             options = BenchOptions(
-                preset="paper", steps=args.steps, rounds=args.rounds, warmup=1,
+                preset="paper", steps=args.steps, rounds=args.rounds, warmup=1, threads=args.threads,
                 overrides={"dataset": folder, "stream": mode == "streamed", "workers": args.workers},
             )
             consumed[mode] = bench_training("dcgan", options)["ganzoo_images_per_sec"]
@@ -43,6 +44,7 @@ def main() -> None:
         "machine": machine_info("cpu"),
         "pipeline_images_per_sec": delivered["images_per_sec"],
         "workers": delivered["workers"],
+        "training_threads": args.threads,
         "training_images_per_sec_from_memory": consumed["memory"],
         "training_images_per_sec_streamed": consumed["streamed"],
         "headroom": round(delivered["images_per_sec"] / consumed["memory"], 1),

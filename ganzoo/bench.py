@@ -183,7 +183,9 @@ def bench_training(plugin: str, options: BenchOptions) -> dict[str, Any]:
             _sync(device)
             return images / (time.perf_counter() - start)
 
+        start = time.perf_counter()
         engine_images(options.warmup)
+        warmup_seconds = time.perf_counter() - start  # includes compiling with compile=true
         if plain_step is not None:
             plain_images(options.warmup)
         engine, plain = [], []
@@ -206,6 +208,7 @@ def bench_training(plugin: str, options: BenchOptions) -> dict[str, Any]:
             "plain_images_per_sec": round(statistics.median(plain), 2) if plain else None,
             "ratio": round(statistics.median(e / p for e, p in zip(engine, plain)), 4) if plain else None,
             "ratio_per_round": [round(e / p, 4) for e, p in zip(engine, plain)],
+            "warmup_seconds": round(warmup_seconds, 2),
             "peak_memory_mb": round(_peak_memory_mb(device), 1),
             "memory_kind": "cuda max allocated" if device.type == "cuda" else "process peak RSS",
         }
