@@ -210,3 +210,19 @@ class Plugin:
         and losses, with its own optimizers. ``ganzoo bench`` times it side by side with the
         engine to measure the engine's overhead."""
         return None
+
+
+def gaussian_latents(
+    n: int, dim: int, device: torch.device | str, generator: torch.Generator | None = None
+) -> Tensor:
+    """N(0, 1) latents of shape (n, dim) on ``device``.
+
+    With a seeded ``generator`` (a CPU one) the numbers are drawn on the CPU and moved, so a seed gives
+    the same latents, hence the same samples, on every device; without one they are drawn on the device
+    itself, which is what training wants.
+    """
+    import torch
+
+    if generator is None:
+        return torch.randn(n, dim, device=device)
+    return torch.randn(n, dim, generator=generator).to(device)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganzoo.plugin import Batch, ExportSpec, OptimizerSpec, Phase, Plugin
+from ganzoo.plugin import Batch, ExportSpec, OptimizerSpec, Phase, Plugin, gaussian_latents
 
 
 @dataclass
@@ -129,9 +129,7 @@ class DCGAN(Plugin):
         ]
 
     def latents(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
-        if generator is None:
-            return torch.randn(n, self.config.latent_dim, device=device)
-        return torch.randn(n, self.config.latent_dim, generator=generator).to(device)
+        return gaussian_latents(n, self.config.latent_dim, device, generator)
 
     def discriminator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
         fake = nets["G"](self.latents(len(batch), ctx.device))

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ganzoo.errors import UserError
-from ganzoo.plugin import Batch, DataInfo, ExportSpec, OptimizerSpec, Phase, Plugin
+from ganzoo.plugin import Batch, DataInfo, ExportSpec, OptimizerSpec, Phase, Plugin, gaussian_latents
 
 __version__ = "1.0.0"
 
@@ -163,9 +163,7 @@ class VanillaGAN(Plugin):
         ]
 
     def latents(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
-        if generator is None:
-            return torch.randn(n, self.config.latent_dim, device=device)
-        return torch.randn(n, self.config.latent_dim, generator=generator).to(device)
+        return gaussian_latents(n, self.config.latent_dim, device, generator)
 
     def discriminator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
         fake = nets["G"](self.latents(len(batch), ctx.device))

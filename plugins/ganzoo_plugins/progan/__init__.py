@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganzoo.errors import UserError
-from ganzoo.plugin import Batch, DataInfo, ExportSpec, OptimizerSpec, Phase, Plugin, Stage
+from ganzoo.plugin import Batch, DataInfo, ExportSpec, OptimizerSpec, Phase, Plugin, Stage, gaussian_latents
 from ganzoo_plugins.progan.networks import (
     PAPER_FMAP_BASE,
     PAPER_FMAP_MAX,
@@ -220,9 +220,7 @@ class ProgressiveGAN(Plugin):
     def latents(
         self, n: int, device: torch.device, generator: torch.Generator | None = None
     ) -> Tensor:
-        if generator is None:
-            return torch.randn(n, self.config.latent_dim, device=device)
-        return torch.randn(n, self.config.latent_dim, generator=generator).to(device)
+        return gaussian_latents(n, self.config.latent_dim, device, generator)
 
     def discriminator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
         growth = self.schedule.stage_at(ctx.images_seen)
