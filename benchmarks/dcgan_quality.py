@@ -6,6 +6,7 @@ samples the classifier is confident about (max softmax >= 0.9), and the class ba
 numbers for 1,000 real digits are the ceiling.
 
     python benchmarks/dcgan_quality.py [--steps N] [--out DIR]
+    python benchmarks/dcgan_quality.py --run ganzoo-quickstart/dcgan-digits   # judge a finished run
 """
 
 from __future__ import annotations
@@ -28,12 +29,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the preset's length")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--run", type=Path, default=None, help="judge this finished run instead of training one")
     args = parser.parse_args()
-    out = args.out or Path(tempfile.mkdtemp()) / "dcgan-digits"
 
-    start = time.perf_counter()
-    result = train("dcgan", data="digits", preset="digits", steps=args.steps, out=out, overrides={"progress": False})
-    train_seconds = time.perf_counter() - start
+    train_seconds = None
+    if args.run is None:
+        out = args.out or Path(tempfile.mkdtemp()) / "dcgan-digits"
+        start = time.perf_counter()
+        train("dcgan", data="digits", preset="digits", steps=args.steps, out=out, overrides={"progress": False})
+        train_seconds = round(time.perf_counter() - start, 1)
+    else:
+        out = args.run
 
     judge = DigitFeatures()
     run = load_run(out)
@@ -44,16 +50,17 @@ def main() -> None:
         hist = torch.tensor(scores[name]["class_histogram"], dtype=torch.float)
         scores[name]["smallest_class_share"] = float(hist.min() / hist.sum())
     report = {
-        "steps": result.step,
-        "images_seen": result.images_seen,
-        "train_seconds": round(train_seconds, 1),
+        "run": str(out),
+        "steps": run.step,
+        "images_seen": run.images_seen,
+        "train_seconds": train_seconds,
         "threads": torch.get_num_threads(),
         "classifier_held_out_accuracy": judge.held_out_accuracy,
         **scores,
     }
     print(json.dumps(report, indent=2))
     print(
-        f"\nDCGAN digits: {result.step} steps in {train_seconds:.0f} s; classes covered "
+        f"\nDCGAN digits: {run.step} steps (trained here in {train_seconds} s); classes covered "
         f"{scores['generated']['classes_covered']}/10; confident share {scores['generated']['confident_share']:.3f} "
         f"(real digits {scores['real']['confident_share']:.3f}); smallest class share "
         f"{scores['generated']['smallest_class_share']:.3f} (uniform 0.100)"
