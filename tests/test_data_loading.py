@@ -1,4 +1,5 @@
-"""Decoding, folder loading, torchvision sets and streaming; every file is made here at run time."""
+"""Decoding, folder loading and torchvision sets; every file is made here at run time (streamed
+folders: test_fast_paths.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganzoo.data.decode import (
-    ImageDecodeError,
-    eval_transform,
-    load_image,
-    resize_center_crop,
-    train_transform,
-)
+from ganzoo.data.decode import ImageDecodeError, load_image, resize_center_crop, resize_shortest_side
 from ganzoo.data.folders import (
     SkippedImagesWarning,
     index_folder,
@@ -29,7 +24,6 @@ from ganzoo.data.folders import (
     scan_images,
 )
 from ganzoo.data.imageset import ImageSet
-from ganzoo.data.streaming import NO_LABEL, FolderDataset, make_loader
 from ganzoo.data.torchvision_sets import load_torchvision
 from ganzoo.errors import UserError
 
@@ -144,14 +138,16 @@ def test_channels_must_be_one_or_three(tmp_path):
 # --- resizing and pipelines -----------------------------------------------------------------
 
 
-def test_resize_center_crop_and_eval_transform_agree():
+def test_resize_center_crop_scales_the_short_side_and_crops_the_centre():
     rng = np.random.default_rng(2)
     # 103 -> 16 is a ratio where int(side * scale) falls one pixel short of the crop size.
     for shape in [(40, 60, 3), (103, 150, 1), (9, 7, 3), (16, 16, 1)]:
         image = rng.integers(0, 256, shape, dtype=np.uint8)
         cropped = resize_center_crop(image, 16)
         assert cropped.shape == (16, 16, shape[2]) and cropped.dtype == np.uint8
-        assert np.array_equal(eval_transform(16)(image=image)["image"], cropped)
+        short = resize_shortest_side(image, 16)
+        top, left = (short.shape[0] - 16) // 2, (short.shape[1] - 16) // 2
+        assert np.array_equal(cropped, short[top : top + 16, left : left + 16])
     square = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
     assert np.array_equal(resize_center_crop(square, 16), square)
 
@@ -160,24 +156,6 @@ def test_center_crop_keeps_the_middle():
     image = np.zeros((8, 16, 1), dtype=np.uint8)
     image[:, 4:12] = 255  # the central square
     assert (resize_center_crop(image, 8) == 255).all()
-
-
-def test_train_transform_crops_flips_and_is_seedable():
-    image = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    pipeline = train_transform(size=8, load_size=12, flip=True)
-    pipeline.set_random_seed(5)
-    first = [pipeline(image=image)["image"] for _ in range(6)]
-    pipeline.set_random_seed(5)
-    again = [pipeline(image=image)["image"] for _ in range(6)]
-    assert all(out.shape == (8, 8, 3) for out in first)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    assert len({out.tobytes() for out in first}) > 1  # crops/flips vary
-    mirror = np.tile(np.arange(12, dtype=np.uint8)[None, :, None] * 20, (12, 1, 1))
-    flip_only = train_transform(size=12, load_size=12, flip=True)
-    outputs = {flip_only(image=mirror)["image"][0, 0, 0] for _ in range(30)}
-    assert outputs == {0, 220}  # unflipped starts at 0, flipped at the last column
-    with pytest.raises(UserError, match="load size 6"):
-        train_transform(size=8, load_size=6, flip=False)
 
 
 # --- folders --------------------------------------------------------------------------------
@@ -363,77 +341,6 @@ def test_missing_torchvision_files_say_where_to_put_them(tmp_path):
         load_torchvision("cifar10", tmp_path, size=32, channels=3, download=False)
     with pytest.raises(UserError, match="choose one of mnist, fashion-mnist, cifar10"):
         load_torchvision("svhn", tmp_path, size=32, channels=3)
-
-
-# --- streaming ------------------------------------------------------------------------------
-
-
-def make_class_folder(root, per_class=3):
-    for label, name in enumerate(("a", "b")):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            save_noise_png(root / name / f"{i}.png", size=12, seed=10 * label + i)
-
-
-def test_streaming_loader_yields_float_batches(tmp_path):
-    make_class_folder(tmp_path)
-    dataset = FolderDataset.from_folder(tmp_path, train_transform(8, 10, flip=True), channels=3)
-    loader = make_loader(dataset, batch_size=4, workers=0, seed=0)
-    batches = list(loader)
-    assert len(batches) == 1  # 6 images, drop_last
-    images, labels = batches[0]
-    assert images.shape == (4, 3, 8, 8) and images.dtype == torch.float32
-    assert images.min() >= -1 and images.max() <= 1 and images.min() < 0 < images.max()
-    assert labels.dtype == torch.int64 and set(labels.tolist()) <= {0, 1}
-    assert dataset.num_classes == 2
-
-
-def test_streaming_is_reproducible_per_seed(tmp_path):
-    make_class_folder(tmp_path)
-
-    def first_batch(seed):
-        dataset = FolderDataset.from_folder(tmp_path, train_transform(8, 12, flip=True), channels=1)
-        return next(iter(make_loader(dataset, batch_size=6, workers=0, seed=seed)))
-
-    images, labels = first_batch(1)
-    again_images, again_labels = first_batch(1)
-    assert images.shape == (6, 1, 8, 8)
-    assert torch.equal(images, again_images) and torch.equal(labels, again_labels)
-    assert not torch.equal(images, first_batch(2)[0])
-
-
-def test_streaming_substitutes_unreadable_files_across_workers(tmp_path):
-    for i in range(3):
-        save_noise_png(tmp_path / f"{i}.png", size=8, seed=i)
-    (tmp_path / "1.png").write_bytes(b"garbage")
-    dataset = FolderDataset.from_folder(tmp_path, eval_transform(8), channels=3)
-    loader = make_loader(dataset, batch_size=3, workers=1, seed=0, shuffle=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SkippedImagesWarning)
-        (images, labels), = list(loader)
-    assert images.shape == (3, 3, 8, 8)
-    assert labels.tolist() == [NO_LABEL] * 3
-    assert torch.equal(images[1], images[2])  # the bad file's slot is filled by the next one
-    assert dataset.skipped == 1  # counted in the worker, read in the main process
-    strict = FolderDataset.from_folder(tmp_path, eval_transform(8), channels=3, strict=True)
-    with pytest.raises(UserError, match="1.png"):
-        strict[1]
-
-
-def test_workers_get_different_augmentation_streams(tmp_path):
-    for i in range(4):
-        save_noise_png(tmp_path / f"{i}.png", size=12, seed=0)  # four identical images
-    dataset = FolderDataset.from_folder(tmp_path, train_transform(6, 12, flip=True), channels=3)
-    loader = make_loader(dataset, batch_size=1, workers=2, seed=0, shuffle=False)
-    first, second = [images for images, _ in list(loader)[:2]]  # made by worker 0 and worker 1
-    assert not torch.equal(first, second)
-
-
-def test_loader_rejects_a_dataset_smaller_than_one_batch(tmp_path):
-    save_gray(tmp_path / "a.png", 0)
-    dataset = FolderDataset.from_folder(tmp_path, eval_transform(4), channels=1)
-    with pytest.raises(UserError, match="fewer than one batch of 2"):
-        make_loader(dataset, batch_size=2, workers=0, seed=0)
 
 
 # --- ImageSet -------------------------------------------------------------------------------

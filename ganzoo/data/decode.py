@@ -96,25 +96,18 @@ def resize_shortest_side(array: np.ndarray, size: int) -> np.ndarray:
     return resized.reshape(new_height, new_width, array.shape[2]) if array.ndim == 3 else resized
 
 
-def center_crop(array: np.ndarray, size: int) -> np.ndarray:
-    """The central `size` x `size` window of HWC (same offsets as albumentations' CenterCrop)."""
-    height, width = array.shape[:2]
-    top, left = (height - size) // 2, (width - size) // 2
-    return array[top : top + size, left : left + size]
-
-
-def resize_center_crop(array: np.ndarray, size: int) -> np.ndarray:
-    """Resize the shorter side to `size`, then crop the centre square: uint8 HWC -> size x size."""
-    return np.ascontiguousarray(center_crop(resize_shortest_side(array, size), size))
-
-
 def _shortest_side_step(image: np.ndarray, size: int, **_params: object) -> np.ndarray:
     # A module-level function (not a lambda) so the pipeline pickles into DataLoader workers.
     return resize_shortest_side(image, size)
 
 
+@functools.lru_cache(maxsize=8)
 def eval_transform(size: int) -> A.Compose:
-    """Deterministic pipeline (uint8 HWC -> uint8 HWC): the same geometry as resize_center_crop."""
+    """The decode pipeline (uint8 HWC -> uint8 size x size HWC): shortest side to `size`, centre crop.
+
+    Every loader goes through it (folders in memory or streamed, torchvision sets); random crops and
+    flips happen later, on whole batches on the training device (``ganzoo.data.sources``).
+    """
     return A.Compose(
         [
             A.Lambda(image=functools.partial(_shortest_side_step, size=size), name="shortest_side"),
@@ -123,16 +116,6 @@ def eval_transform(size: int) -> A.Compose:
     )
 
 
-def train_transform(size: int, load_size: int, flip: bool) -> A.Compose:
-    """CycleGAN's reference augmentation: resize to load_size square, random crop, random flip."""
-    if load_size < size:
-        raise UserError(
-            f"load size {load_size} is smaller than the crop size {size}: use load size >= size"
-        )
-    steps: list[A.BasicTransform] = [
-        A.Resize(load_size, load_size, interpolation=cv2.INTER_CUBIC),
-        A.RandomCrop(size, size),
-    ]
-    if flip:
-        steps.append(A.HorizontalFlip(p=0.5))
-    return A.Compose(steps)
+def resize_center_crop(array: np.ndarray, size: int) -> np.ndarray:
+    """Resize the shorter side to `size`, then crop the centre square: uint8 HWC -> size x size."""
+    return np.ascontiguousarray(eval_transform(size)(image=array)["image"])
