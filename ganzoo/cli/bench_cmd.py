@@ -11,8 +11,8 @@ import typer
 def bench(
     plugins: str = typer.Option(None, "--plugins", help="Comma-separated plugins (default: every installed one)."),
     preset: str = typer.Option(None, "--preset", help="Preset for the plugins that have it (default: the CPU-sized 'digits' / 'digit-styles')."),
-    steps: int = typer.Option(5, "--steps", help="Training steps per timed round."),
-    rounds: int = typer.Option(5, "--rounds", help="Timed rounds of each loop; figures are medians."),
+    steps: int = typer.Option(20, "--steps", help="Training steps per timed round (fewer: noisier ratios)."),
+    rounds: int = typer.Option(7, "--rounds", help="Timed rounds of each loop; figures are medians."),
     warmup: int = typer.Option(2, "--warmup", help="Untimed training steps before the rounds."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     threads: int = typer.Option(None, "--threads", help="PyTorch threads (default: PyTorch's own choice)."),

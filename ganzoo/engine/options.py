@@ -42,7 +42,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile every role in place; the first steps wait for the compiler
     cudnn_benchmark: bool = True
     sync_batchnorm: bool = False  # multi-GPU: BatchNorm statistics across ranks
-    workers: int | None = None  # DataLoader workers for streamed folders; None: the cores per rank, up to 8
+    workers: int | None = None  # DataLoader workers for streamed folders; None: half the cores per rank, 1 to 8
     hflip: bool = False  # random horizontal flips of real images
     # -- run bookkeeping ---------------------------------------------------------------------
     log_every: int = 25
