@@ -6,6 +6,7 @@ import pytest
 
 from ganzoo import registry
 from ganzoo.config import coerce, parse_assignments
+from ganzoo.engine.options import TrainConfig
 from ganzoo.engine.spec import resolve
 from ganzoo.errors import UserError
 from ganzoo.plugin import Plugin
@@ -64,7 +65,8 @@ def test_precedence_defaults_preset_overrides():
     spec = resolve("dcgan", {"ngf": "12", "loss": "hinge"}, preset="digits")
     assert spec.model.ngf == 12  # override beats preset
     assert spec.model.ndf == 32  # preset beats default
-    assert spec.train.steps == 1500 and spec.train.loss == "hinge"
+    assert spec.train.steps == DCGAN.presets["digits"]["steps"] != TrainConfig().steps  # preset, train key
+    assert spec.train.loss == "hinge"
     assert spec.model.latent_dim == 100  # default
     assert resolve("dcgan", {"model.ngf": 5, "steps": None}).model.ngf == 5  # prefixes and None
 
