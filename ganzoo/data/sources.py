@@ -65,6 +65,54 @@ def epoch_plan(
     return order[share], (flips[share] if flips is not None else None)
 
 
+class EpochCursor:
+    """Where a source is in its data: an epoch number and a position in that epoch's plan.
+
+    Shared by the in-memory and the streamed sources, so both draw the same items, flips and crop
+    positions from the same two integers, which are all a checkpoint needs to resume exactly.
+    """
+
+    def __init__(self, count: int, seed: int, hflip: bool, rank: int, world_size: int, device: torch.device):
+        self.count, self.seed, self.hflip = count, seed, hflip
+        self.rank, self.world_size, self.device = rank, world_size, device
+        self.epoch, self.cursor = 0, 0
+        self._plan: tuple[int, Tensor, Tensor | None] | None = None
+
+    def plan(self) -> tuple[Tensor, Tensor | None]:
+        """This epoch's order and flips, on ``device`` (made once per epoch)."""
+        if self._plan is None or self._plan[0] != self.epoch:
+            order, flips = epoch_plan(self.count, self.seed, self.epoch, self.hflip, self.rank, self.world_size)
+            self._plan = (self.epoch, order.to(self.device), flips.to(self.device) if flips is not None else None)
+        return self._plan[1], self._plan[2]
+
+    def crop_seed(self) -> int:
+        # Crop positions follow from the position, so a resumed run crops exactly as before.
+        return hash((self.seed, self.epoch, self.cursor, self.rank)) % 2**63
+
+    def take(self, count: int) -> tuple[Tensor, Tensor | None]:
+        """The next ``count`` item indices and flips, rolling over epochs; advances the position."""
+        picked, flipped = [], []
+        while count > 0:
+            order, flips = self.plan()
+            part = order[self.cursor : self.cursor + count]
+            picked.append(part)
+            if flips is not None:
+                flipped.append(flips[self.cursor : self.cursor + count])
+            self.cursor += len(part)
+            count -= len(part)
+            if self.cursor >= len(order):
+                self.epoch, self.cursor = self.epoch + 1, 0
+        index = torch.cat(picked) if len(picked) > 1 else picked[0]
+        flips = (torch.cat(flipped) if len(flipped) > 1 else flipped[0]) if flipped else None
+        return index, flips
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "cursor": self.cursor}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.cursor = state["epoch"], state["cursor"]
+
+
 class TensorSource:
     def __init__(
         self,
@@ -81,43 +129,15 @@ class TensorSource:
             raise UserError("hflip flips images; this dataset holds points: set hflip=false")
         self.images = images.to(device)
         self.labels = labels.to(device) if labels is not None else None
-        self.seed, self.hflip = seed, hflip
-        self.rank, self.world_size = rank, world_size
         self.crop = crop  # random crops of this side, when images are stored larger (load_size)
-        self.epoch, self.cursor = 0, 0
-        self._order: Tensor | None = None
-        self._flips: Tensor | None = None
+        self.position = EpochCursor(len(images), seed, hflip, rank, world_size, self.images.device)
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def _epoch_plan(self) -> tuple[Tensor, Tensor | None]:
-        if self._order is None:
-            order, flips = epoch_plan(len(self), self.seed, self.epoch, self.hflip, self.rank, self.world_size)
-            self._order = order.to(self.images.device)
-            self._flips = flips.to(self.images.device) if flips is not None else None
-        return self._order, self._flips
-
-    def _take(self, count: int) -> tuple[Tensor, Tensor | None]:
-        picked, flipped = [], []
-        while count > 0:
-            order, flips = self._epoch_plan()
-            part = order[self.cursor : self.cursor + count]
-            picked.append(part)
-            if flips is not None:
-                flipped.append(flips[self.cursor : self.cursor + count])
-            self.cursor += len(part)
-            count -= len(part)
-            if self.cursor >= len(order):
-                self.epoch, self.cursor, self._order = self.epoch + 1, 0, None
-        index = torch.cat(picked) if len(picked) > 1 else picked[0]
-        flips = (torch.cat(flipped) if len(flipped) > 1 else flipped[0]) if flipped else None
-        return index, flips
-
     def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None]:
-        # Crop positions follow from (epoch, cursor), so a resumed run crops exactly as before.
-        crop_seed = hash((self.seed, self.epoch, self.cursor, self.rank)) % 2**63
-        index, flips = self._take(batch_size)
+        crop_seed = self.position.crop_seed()
+        index, flips = self.position.take(batch_size)
         images = self.images.index_select(0, index)
         if self.crop is not None:
             images = random_crop(images, self.crop, torch.Generator().manual_seed(crop_seed))
@@ -128,10 +148,10 @@ class TensorSource:
         return resize(images, resolution), labels
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "cursor": self.cursor}
+        return self.position.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch, self.cursor, self._order = state["epoch"], state["cursor"], None
+        self.position.load_state_dict(state)
 
 
 class BatchStream:

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ganzoo.data.imageset import ImageSet, uint8_to_float
 from ganzoo.data.options import DataConfig
-from ganzoo.data.sources import TensorSource, epoch_plan, random_crop, resize
+from ganzoo.data.sources import EpochCursor, TensorSource, epoch_plan, random_crop, resize
 from ganzoo.errors import UserError
 
 PREFETCH_BATCHES = 4  # per worker: decoding stays this far ahead of training
@@ -171,50 +171,28 @@ class StreamSource:
         workers: int = 2,
         chunk: int = 64,
     ):
-        self.data, self.device, self.seed, self.hflip = data, device, seed, hflip
-        self.rank, self.world_size, self.crop = rank, world_size, crop
+        self.data, self.device, self.crop = data, device, crop
         self.workers, self.chunk = workers, chunk
         self.labels = data.labels.to(device) if data.labels is not None else None
-        self.epoch, self.cursor = 0, 0
-        self._plan: tuple[int, Tensor, Tensor | None] | None = None
+        self.position = EpochCursor(len(data), seed, hflip, rank, world_size, device)
         self._decoded: Iterator[Tensor] | None = None
         self._pending = torch.empty(0, data.channels, data.items.size, data.items.size, dtype=torch.uint8)
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def _epoch_plan(self) -> tuple[Tensor, Tensor | None]:
-        if self._plan is None or self._plan[0] != self.epoch:
-            order, flips = epoch_plan(len(self.data), self.seed, self.epoch, self.hflip, self.rank, self.world_size)
-            self._plan = (self.epoch, order, flips)
-        return self._plan[1], self._plan[2]
-
-    def _take(self, count: int) -> tuple[Tensor, Tensor | None]:
-        """The next ``count`` positions of the plan: item indices and flips; advances the state."""
-        picked, flipped = [], []
-        while count > 0:
-            order, flips = self._epoch_plan()
-            part = order[self.cursor : self.cursor + count]
-            picked.append(part)
-            if flips is not None:
-                flipped.append(flips[self.cursor : self.cursor + count])
-            self.cursor += len(part)
-            count -= len(part)
-            if self.cursor >= len(order):
-                self.epoch, self.cursor = self.epoch + 1, 0
-        return torch.cat(picked), (torch.cat(flipped) if flipped else None)
-
     def _start(self) -> None:
         on_cuda = self.device.type == "cuda"
+        where = self.position
         loader = DataLoader(
             self.data.items,
             batch_size=self.chunk,
-            sampler=_EpochOrder(len(self.data), self.seed, self.rank, self.world_size, self.epoch, self.cursor),
+            sampler=_EpochOrder(len(self.data), where.seed, where.rank, where.world_size, where.epoch, where.cursor),
             num_workers=self.workers,
             pin_memory=on_cuda,
             prefetch_factor=PREFETCH_BATCHES if self.workers > 0 else None,
             worker_init_fn=_quiet_worker if self.workers > 0 else None,
-            generator=torch.Generator().manual_seed(self.seed),  # leaves the training RNG untouched
+            generator=torch.Generator().manual_seed(where.seed),  # leaves the training RNG untouched
         )
         self._decoded = iter(loader)
         self._pending = self._pending[:0]
@@ -222,25 +200,25 @@ class StreamSource:
     def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None]:
         if self._decoded is None:
             self._start()
-        crop_seed = hash((self.seed, self.epoch, self.cursor, self.rank)) % 2**63  # as TensorSource
+        crop_seed = self.position.crop_seed()
         while len(self._pending) < batch_size:
             self._pending = torch.cat([self._pending, next(self._decoded)])
         images, self._pending = self._pending[:batch_size], self._pending[batch_size:]
-        index, flips = self._take(batch_size)
+        index, flips = self.position.take(batch_size)
         images = images.to(self.device, non_blocking=True)
         if self.crop is not None:
             images = random_crop(images, self.crop, torch.Generator().manual_seed(crop_seed))
         images = uint8_to_float(images)
         if flips is not None:
-            images = torch.where(flips.to(self.device).view(-1, 1, 1, 1), images.flip(-1), images)
-        labels = self.labels.index_select(0, index.to(self.device)) if self.labels is not None else None
+            images = torch.where(flips.view(-1, 1, 1, 1), images.flip(-1), images)
+        labels = self.labels.index_select(0, index) if self.labels is not None else None
         return resize(images, resolution), labels
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "cursor": self.cursor}
+        return self.position.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch, self.cursor = state["epoch"], state["cursor"]
+        self.position.load_state_dict(state)
         self._decoded = None  # restart the workers at the restored position
 
     def close(self) -> None:
