@@ -15,7 +15,8 @@ from ganzoo import registry
 from ganzoo.api import load_run, train
 from ganzoo.engine import checkpoint as ckpt
 from ganzoo.engine.ema import EMA
-from ganzoo.engine.trainer import NonFiniteLossError
+from ganzoo.engine.spec import resolve
+from ganzoo.engine.trainer import NonFiniteLossError, Trainer
 from ganzoo.errors import UserError
 from ganzoo_plugins.dcgan import DCGAN
 
@@ -110,6 +111,19 @@ def test_non_finite_loss_stops_with_step_and_last_checkpoint(tmp_path):
     message = str(err.value)
     assert "G/loss" in message and "step 4" in message and "ckpt-00000002.pt" in message
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "r" / "checkpoints")] == ["ckpt-00000002.pt"]
+
+
+def test_batched_loss_check_names_the_first_bad_step_and_writes_nothing_after_it(tmp_path):
+    # The CUDA path (checks deferred to the next log, sample or checkpoint), run on the CPU.
+    registry.register(ExplodingDCGAN)
+    spec = resolve("exploding-dcgan", {**TINY, "log_every": 6, "checkpoint_every": 3, "steps": 10}, preset="tiny")
+    trainer = Trainer(spec, tmp_path / "r")
+    trainer.check_finite_every_step = False
+    with pytest.raises(NonFiniteLossError, match="G/loss became NaN or infinite at step 4; .*ckpt-00000003.pt"):
+        trainer.fit()
+    assert trainer.step == 6  # found when step 6 was due to be logged and checkpointed ...
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "r" / "checkpoints")] == ["ckpt-00000003.pt"]
+    assert not (tmp_path / "r" / "stats.jsonl").exists()  # ... and neither was: the check comes first
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):

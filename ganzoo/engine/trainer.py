@@ -100,6 +100,8 @@ class Trainer:
         self.dist = current()
         self.device = resolve_device(self.cfg.device, self.dist)
         self.amp_dtype = resolve_amp(self.cfg.amp, self.device)
+        # Checking losses reads them on the host: free on the CPU, a wait for the GPU on CUDA (see _check_finite).
+        self.check_finite_every_step = self.device.type != "cuda"
         self.plugin_cls = spec.plugin_cls
         torch.manual_seed(self.cfg.seed)  # the same initial weights on every rank
         if self.device.type == "cuda":
@@ -313,18 +315,22 @@ class Trainer:
             return TrainResult(self.run.path, self.step, self.images_seen, False, self._last_ckpt())
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         count, interval_start, interval_images = 0, time.perf_counter(), 0
+        unchecked: list[tuple[int, dict[str, torch.Tensor]]] = []  # (step, losses) not yet checked finite
         display = ProgressDisplay(total, self.step, enabled=self.cfg.progress and self.dist.is_main)
         with display, self._sigint_guard(), self.tensorboard or contextlib.nullcontext():
             while self.step < total:
                 logged = self.train_step()
                 count += 1
                 interval_images += (self.stage.batch_size or self.cfg.batch_size) * self.dist.world_size
-                total_loss = sum((v.float() for k, v in logged.items() if k.endswith("/loss")), torch.zeros((), device=self.device))
-                if not bool(torch.isfinite(total_loss)):
-                    self._fail_non_finite(logged)
+                unchecked.append((self.step, logged))
                 for key, value in logged.items():
                     sums[key] += value.float()
-                if self.step % self.cfg.log_every == 0 or self.step == total:
+                due_log = self.step % self.cfg.log_every == 0 or self.step == total
+                due_sample = self.step % self.cfg.sample_every == 0 or self.step == total
+                due_checkpoint = self.step % self.cfg.checkpoint_every == 0 or self.step == total
+                if self.check_finite_every_step or due_log or due_sample or due_checkpoint:
+                    self._check_finite(unchecked)  # before anything is logged or written
+                if due_log:
                     elapsed = time.perf_counter() - interval_start
                     record = {k: round(float(v) / count, 6) for k, v in self.dist.average(sums).items()}
                     record.update(self._stage_record())
@@ -339,11 +345,14 @@ class Trainer:
                     count, interval_start, interval_images = 0, time.perf_counter(), 0
                 else:
                     display.advance(self.step)
-                if self.step % self.cfg.sample_every == 0 or self.step == total:
+                if due_sample:
                     self.write_samples()
-                if self.step % self.cfg.checkpoint_every == 0 or self.step == total:
+                if due_checkpoint:
                     self.save_checkpoint()
-                if self.dist.any_rank(self._stop_requested, self.device):  # all ranks stop at one step
+                # Several ranks agree through an all-reduce, a wait for every GPU: once per log interval.
+                may_stop = self.dist.world_size == 1 or due_log
+                if may_stop and self.dist.any_rank(self._stop_requested, self.device):  # all ranks stop at one step
+                    self._check_finite(unchecked)
                     self.save_checkpoint()
                     return TrainResult(self.run.path, self.step, self.images_seen, True, self._last_ckpt())
         return TrainResult(self.run.path, self.step, self.images_seen, False, self._last_ckpt())
@@ -351,12 +360,31 @@ class Trainer:
     def _stage_record(self) -> dict[str, float]:
         return {f"stage/{k}": v for k, v in self.stage.info.items()}
 
-    def _fail_non_finite(self, logged: Mapping[str, torch.Tensor]) -> None:
+    def _check_finite(self, unchecked: list[tuple[int, dict[str, torch.Tensor]]]) -> None:
+        """Stop at the first step whose losses are NaN or infinite; one device sync for all of them.
+
+        On the CPU this runs every step. On CUDA reading a loss waits for the GPU to finish it, so
+        the losses wait on the device until the next log, sample or checkpoint, which therefore
+        never records a non-finite state; the error still names the first bad step.
+        """
+        if not unchecked:
+            return
+        totals = torch.stack([
+            sum((v.float() for k, v in logged.items() if k.endswith("/loss")), torch.zeros((), device=self.device))
+            for _, logged in unchecked
+        ])
+        finite = torch.isfinite(totals)
+        if not bool(finite.all()):
+            step, logged = unchecked[int((~finite).nonzero()[0])]
+            self._fail_non_finite(logged, step)
+        unchecked.clear()
+
+    def _fail_non_finite(self, logged: Mapping[str, torch.Tensor], step: int) -> None:
         bad = [k for k, v in logged.items() if not bool(torch.isfinite(v).all())]
         last = self._last_ckpt()
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise NonFiniteLossError(
-            f"training stopped: {', '.join(bad)} became NaN or infinite at step {self.step}; {where}. "
+            f"training stopped: {', '.join(bad)} became NaN or infinite at step {step}; {where}. "
             "Lower the learning rate or change the loss, then resume"
         )
 
