@@ -124,3 +124,52 @@ def run_ranks(world: int, train_kwargs: dict, result_dir: Path) -> list[dict]:
         _worker, args=(world, free_port(), train_kwargs, str(result_dir)), nprocs=world, start_method="spawn"
     )
     return [torch.load(result_dir / f"rank{r}.pt", weights_only=True) for r in range(world)]
+
+
+class ExplodingOnRankOne(DecoupledGAN):
+    """G's loss turns NaN at its third step, on rank 1 only."""
+
+    name = "exploding-on-rank-one"
+
+    def g_loss(self, nets, batch: Batch, ctx):
+        terms = super().g_loss(nets, batch, ctx)
+        if ctx.step >= 2 and int(os.environ["RANK"]) == 1:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+
+def _nan_worker(rank: int, world: int, port: int, train_kwargs: dict, result_dir: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
+    )
+    torch.set_num_threads(1)
+    from ganzoo import registry
+    from ganzoo.api import train
+    from ganzoo.engine.distributed import shutdown
+    from ganzoo.engine.trainer import NonFiniteLossError
+
+    registry.register(ExplodingOnRankOne)
+    try:
+        train(**train_kwargs)
+    except NonFiniteLossError as err:
+        (Path(result_dir) / f"rank{rank}.txt").write_text(str(err))
+    finally:
+        shutdown()
+
+
+def run_ranks_expecting_nan(world: int, train_kwargs: dict, result_dir: Path, timeout: float = 120) -> list[str]:
+    """Each rank's NonFiniteLossError message; fails instead of hanging if a rank never stops."""
+    import time
+
+    import torch.multiprocessing as mp
+
+    context = mp.start_processes(
+        _nan_worker, args=(world, free_port(), train_kwargs, str(result_dir)), nprocs=world, start_method="spawn", join=False
+    )
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            raise TimeoutError(f"the ranks did not all stop within {timeout} s")
+    return [(result_dir / f"rank{r}.txt").read_text() for r in range(world)]

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from distributed_helpers import DecoupledGAN, run_ranks, write_image_folder
+from distributed_helpers import DecoupledGAN, run_ranks, run_ranks_expecting_nan, write_image_folder
 from ganzoo import registry
 from ganzoo.api import train
 from ganzoo.cli.launch import torchrun_command, without_nproc
@@ -69,6 +69,18 @@ def test_every_trained_role_of_a_four_network_plugin_agrees_across_ranks(tmp_pat
     rank0, rank1 = run_ranks(2, job, tmp_path)
     assert set(rank0["nets"]) == {"G_AB", "G_BA", "D_A", "D_B"}
     assert_states_equal(rank0, rank1)
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_on_one_rank_stops_every_rank(tmp_path):
+    data = str(write_image_folder(tmp_path / "images", count=32, size=8))
+    job = dict(plugin="exploding-on-rank-one", data=data, steps=6, batch_size=4, out=str(tmp_path / "run"),
+               overrides={**QUIET, "checkpoint_every": 1})
+    rank0, rank1 = run_ranks_expecting_nan(2, job, tmp_path)
+    assert "G/loss became NaN or infinite at step 3" in rank1
+    assert "a loss of another process became NaN or infinite by step 3" in rank0
+    assert "ckpt-00000002.pt" in rank0 and "ckpt-00000002.pt" in rank1
+    assert ckpt.latest(tmp_path / "run" / "checkpoints").name == "ckpt-00000002.pt"
 
 
 @pytest.mark.slow

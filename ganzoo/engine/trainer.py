@@ -374,17 +374,23 @@ class Trainer:
             for _, logged in unchecked
         ])
         finite = torch.isfinite(totals)
-        if not bool(finite.all()):
-            step, logged = unchecked[int((~finite).nonzero()[0])]
-            self._fail_non_finite(logged, step)
+        bad_here = not bool(finite.all())
+        # Every rank stops together: a rank that stopped alone would leave the others waiting.
+        if self.dist.any_rank(bad_here, self.device):
+            if bad_here:
+                step, logged = unchecked[int((~finite).nonzero()[0])]
+                self._fail_non_finite(logged, step)
+            self._fail_non_finite({}, unchecked[-1][0], in_another_process=True)
         unchecked.clear()
 
-    def _fail_non_finite(self, logged: Mapping[str, torch.Tensor], step: int) -> None:
+    def _fail_non_finite(self, logged: Mapping[str, torch.Tensor], step: int, in_another_process: bool = False) -> None:
         bad = [k for k, v in logged.items() if not bool(torch.isfinite(v).all())]
+        what = "a loss of another process" if in_another_process else ", ".join(bad)
+        when = f"by step {step}" if in_another_process else f"at step {step}"
         last = self._last_ckpt()
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise NonFiniteLossError(
-            f"training stopped: {', '.join(bad)} became NaN or infinite at step {step}; {where}. "
+            f"training stopped: {what} became NaN or infinite {when}; {where}. "
             "Lower the learning rate or change the loss, then resume"
         )
 
