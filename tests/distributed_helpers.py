@@ -83,11 +83,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, train_kwargs: dict, result_dir: str) -> None:
+def _join(rank: int, world: int, port: int) -> None:
+    """The environment torchrun would give this rank; one thread, since the ranks share the cores."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
     )
     torch.set_num_threads(1)
+
+
+def _worker(rank: int, world: int, port: int, train_kwargs: dict, result_dir: str) -> None:
+    _join(rank, world, port)
     from ganzoo import registry
     from ganzoo.api import train
     from ganzoo.engine.distributed import shutdown
@@ -139,10 +144,7 @@ class ExplodingOnRankOne(DecoupledGAN):
 
 
 def _nan_worker(rank: int, world: int, port: int, train_kwargs: dict, result_dir: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
-    )
-    torch.set_num_threads(1)
+    _join(rank, world, port)
     from ganzoo import registry
     from ganzoo.api import train
     from ganzoo.engine.distributed import shutdown
