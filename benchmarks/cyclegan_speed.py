@@ -87,7 +87,7 @@ def main() -> None:
         for i in range(args.warmup + args.iters):
             batch = next_batch()
             engine = lambda: trainer.train_step()  # noqa: E731
-            plain = lambda: plain_step(batch)  # noqa: E731
+            plain = lambda batch=batch: plain_step(batch)  # noqa: E731
             order = [("engine", engine), ("plain", plain)]
             results = {name: timed(fn, device) for name, fn in (order if i % 2 == 0 else order[::-1])}
             if i >= args.warmup:

@@ -238,8 +238,8 @@ def bench_inference(options: BenchOptions) -> list[dict[str, Any]]:
     import numpy as np
     import torch
 
-    from ganzoo.engine.trainer import resolve_device
     from ganzoo.engine.distributed import DistInfo
+    from ganzoo.engine.trainer import resolve_device
     from ganzoo_export.runtime import CPU, CUDA, GanzooModel
 
     threads = _set_threads(options.threads)

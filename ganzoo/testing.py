@@ -107,6 +107,7 @@ def _data_info(run_dir: Path):
 
 def _check_onnx_runs(path: Path, channels: int) -> None:
     import numpy as np
+
     from ganzoo_export.runtime import GanzooModel
 
     model = GanzooModel(path, providers=["CPUExecutionProvider"])

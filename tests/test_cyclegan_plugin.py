@@ -169,7 +169,7 @@ def test_random_crops_come_from_the_larger_stored_images():
     assert images.shape == (2, 1, 4, 4)
     as_uint8 = ((images + 1) * 127.5).round().to(torch.uint8)
     for crop in as_uint8:
-        windows = [stored[i, :, t : t + 4, l : l + 4] for i in range(2) for t in range(3) for l in range(3)]
+        windows = [stored[i, :, top : top + 4, left : left + 4] for i in range(2) for top in range(3) for left in range(3)]
         assert any(torch.equal(crop, window) for window in windows)
     again = TensorSource(stored, None, torch.device("cpu"), seed=3, crop=4)
     assert torch.equal(again.next(2)[0], images)  # positions follow the seed and the cursor

@@ -8,9 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch

@@ -6,11 +6,11 @@ METADATA and entry_points.txt) and puts it on ``sys.path``: ganzoo then discover
 ``importlib.metadata`` exactly as it would after ``pip install``.
 """
 
-import tomllib
 import warnings
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 from typer.testing import CliRunner
 

@@ -25,8 +25,8 @@ from ganzoo_export import (
     ModelMetadata,
     RuntimeInputError,
     export_onnx,
+    runtime,
 )
-from ganzoo_export import runtime
 from ganzoo_export.images import from_uint8, load_image_exif, make_grid, save_image, to_uint8
 from ganzoo_export.tiling import translate_image
 

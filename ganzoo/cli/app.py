@@ -12,7 +12,18 @@ import sys
 import typer
 
 import ganzoo
-from ganzoo.cli import bench_cmd, eval_cmd, export_cmd, import_cmd, plugins_cmd, quickstart_cmd, report_cmd, sample_cmd, train_cmd, translate_cmd
+from ganzoo.cli import (
+    bench_cmd,
+    eval_cmd,
+    export_cmd,
+    import_cmd,
+    plugins_cmd,
+    quickstart_cmd,
+    report_cmd,
+    sample_cmd,
+    train_cmd,
+    translate_cmd,
+)
 
 app = typer.Typer(
     name="ganzoo",

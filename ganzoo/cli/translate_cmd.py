@@ -72,10 +72,10 @@ def run_translator(
     run: Path, direction: str | None, device: str, checkpoint: Path | None, tile: int, overlap: int
 ) -> Translator:
     import torch
-    from ganzoo_export.images import from_uint8, to_uint8
-    from ganzoo_export.tiling import translate_image
 
     from ganzoo.api import load_run
+    from ganzoo_export.images import from_uint8, to_uint8
+    from ganzoo_export.tiling import translate_image
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

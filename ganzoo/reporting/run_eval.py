@@ -137,9 +137,8 @@ def run_subject(
 
 
 def model_subject(model: Path, data: str | None, real_limit: int = DEFAULT_REAL_LIMIT) -> EvalSubject:
-    from ganzoo_export.runtime import GanzooModel
-
     from ganzoo.metrics.cache import file_sha256
+    from ganzoo_export.runtime import GanzooModel
 
     if data is None:
         raise UserError(f"evaluating {model.name} needs a reference set: pass --data (e.g. --data digits or a folder)")
