@@ -46,6 +46,18 @@ def center_crop(images: Tensor, size: int) -> Tensor:
     return images[..., top : top + size, left : left + size]
 
 
+def finish_batch(
+    gathered: Tensor, flips: Tensor | None, crop: int | None, crop_seed: int, resolution: int | None
+) -> Tensor:
+    """What every source does to the items it gathered: random crop, model units, flips, resize."""
+    if crop is not None:
+        gathered = random_crop(gathered, crop, torch.Generator().manual_seed(crop_seed))
+    images = as_model_input(gathered)
+    if flips is not None:
+        images = torch.where(flips.view(-1, 1, 1, 1), images.flip(-1), images)
+    return resize(images, resolution)
+
+
 def epoch_plan(
     count: int, seed: int, epoch: int, hflip: bool, rank: int = 0, world_size: int = 1
 ) -> tuple[Tensor, Tensor | None]:
@@ -138,14 +150,9 @@ class TensorSource:
     def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None]:
         crop_seed = self.position.crop_seed()
         index, flips = self.position.take(batch_size)
-        images = self.images.index_select(0, index)
-        if self.crop is not None:
-            images = random_crop(images, self.crop, torch.Generator().manual_seed(crop_seed))
-        images = as_model_input(images)
-        if flips is not None:
-            images = torch.where(flips.view(-1, 1, 1, 1), images.flip(-1), images)
+        images = finish_batch(self.images.index_select(0, index), flips, self.crop, crop_seed, resolution)
         labels = self.labels.index_select(0, index) if self.labels is not None else None
-        return resize(images, resolution), labels
+        return images, labels
 
     def state_dict(self) -> dict[str, Any]:
         return self.position.state_dict()

@@ -22,9 +22,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ganzoo.data.imageset import ImageSet, uint8_to_float
+from ganzoo.data.imageset import ImageSet
 from ganzoo.data.options import DataConfig
-from ganzoo.data.sources import EpochCursor, TensorSource, epoch_plan, random_crop, resize
+from ganzoo.data.sources import EpochCursor, TensorSource, epoch_plan, finish_batch
 from ganzoo.errors import UserError
 
 PREFETCH_BATCHES = 4  # per worker: decoding stays this far ahead of training
@@ -205,14 +205,9 @@ class StreamSource:
             self._pending = torch.cat([self._pending, next(self._decoded)])
         images, self._pending = self._pending[:batch_size], self._pending[batch_size:]
         index, flips = self.position.take(batch_size)
-        images = images.to(self.device, non_blocking=True)
-        if self.crop is not None:
-            images = random_crop(images, self.crop, torch.Generator().manual_seed(crop_seed))
-        images = uint8_to_float(images)
-        if flips is not None:
-            images = torch.where(flips.view(-1, 1, 1, 1), images.flip(-1), images)
+        images = finish_batch(images.to(self.device, non_blocking=True), flips, self.crop, crop_seed, resolution)
         labels = self.labels.index_select(0, index) if self.labels is not None else None
-        return resize(images, resolution), labels
+        return images, labels
 
     def state_dict(self) -> dict[str, Any]:
         return self.position.state_dict()
