@@ -105,13 +105,26 @@ def _load_average() -> float | None:
 
 # -- training: engine against the plain loop ----------------------------------------------------
 BUILTIN_DATA = {"images": "digits", "unpaired": "digit-styles"}  # the built-in dataset of each data kind
+PLAIN_LOOPS = "ganzoo.plain_loops"  # entry-point group: plugin name -> make(nets, config) -> step(batch)
+
+
+def plain_loop(plugin: str) -> Callable | None:
+    """The plain-loop factory registered for ``plugin`` (None when it has none)."""
+    from importlib.metadata import entry_points
+
+    bare = plugin.rpartition(":")[2]
+    for ep in entry_points(group=PLAIN_LOOPS):
+        if ep.name == bare:
+            return ep.load()
+    return None
+
 
 def _bench_spec(plugin: str, options: BenchOptions):
     from ganzoo.engine.spec import resolve
     from ganzoo.registry import get_plugin
 
     plugin_cls = get_plugin(plugin)
-    builtin = BUILTIN_DATA[plugin_cls.data_kind]
+    builtin = next((BUILTIN_DATA[k] for k in plugin_cls.accepts.kinds if k in BUILTIN_DATA), "digits")
     # The CPU-sized default: the preset named after the built-in dataset of the plugin's kind.
     wanted = options.preset or builtin
     preset = wanted if wanted in plugin_cls.presets else None
@@ -119,7 +132,7 @@ def _bench_spec(plugin: str, options: BenchOptions):
     settings = {"ema_half_life": 0, "device": options.device, **options.overrides, **quiet}
     spec = resolve(plugin, settings, preset)
     if "dataset" not in options.overrides and spec.data.dataset == "digits":
-        spec.data.dataset = builtin
+        spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, dataset=builtin))
     return spec
 
 
@@ -153,14 +166,15 @@ def bench_training(plugin: str, options: BenchOptions) -> dict[str, Any]:
         if trainer.cfg.compile:
             for module in plain_nets.values():
                 module.compile()
-        plain_step = trainer.plugin.reference_step(plain_nets)
+        make_plain = plain_loop(plugin)
+        plain_step = make_plain(plain_nets, spec.model) if make_plain is not None else None
         plain_stream = copy.deepcopy(trainer.stream)
         device = trainer.device
 
         def plain_images(steps: int) -> int:
             stage = trainer.plugin.stage(trainer.images_seen)
             batch_size = stage.batch_size or trainer.cfg.batch_size
-            autocast = (torch.autocast(device.type, dtype=trainer.amp_dtype) if trainer.amp_dtype
+            autocast = (torch.autocast(device.type, dtype=trainer.optim.amp_dtype) if trainer.optim.amp_dtype
                         else contextlib.nullcontext())
             for _ in range(steps):
                 batch = plain_stream.next(batch_size, stage.resolution)
@@ -172,7 +186,7 @@ def bench_training(plugin: str, options: BenchOptions) -> dict[str, Any]:
 
         def engine_images(steps: int) -> int:
             before = trainer.images_seen
-            trainer.cfg.steps = trainer.step + steps
+            trainer.total_steps = trainer.step + steps
             trainer.fit()
             return trainer.images_seen - before
 
@@ -213,7 +227,7 @@ def bench_training(plugin: str, options: BenchOptions) -> dict[str, Any]:
             "memory_kind": "cuda max allocated" if device.type == "cuda" else "process peak RSS",
         }
         if plain_step is None:
-            row["note"] = "the plugin has no reference_step"
+            row["note"] = f"no plain loop is registered for {plugin} (entry-point group {PLAIN_LOOPS})"
     return row
 
 

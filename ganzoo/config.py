@@ -1,10 +1,14 @@
 """Typed configs and how user overrides (``--set key=value``) reach them.
 
-A run has two dataclasses: the plugin's model config and the engine's ``TrainConfig``. Keys are
-flat (``--set loss=hinge``, ``--set ngf=32``); a key may be prefixed (``model.ngf``, ``train.loss``)
-where a name exists in both. Precedence, lowest first: dataclass defaults, the plugin's
-``train_defaults``, the chosen preset, explicit overrides. ``None`` overrides are ignored, so
-callers can pass optional CLI flags straight through.
+A run has three dataclasses: the plugin's model config, the engine's ``TrainConfig`` and the
+``DataConfig``. Keys are flat (``--set loss=hinge``, ``--set ngf=32``); a key may be prefixed
+(``model.ngf``, ``train.loss``) where a name exists in two. Precedence, lowest first: dataclass
+defaults, the plugin's ``train_defaults``, the chosen preset, explicit overrides. ``None`` overrides
+are ignored, so callers can pass optional CLI flags straight through.
+
+Values are checked when read: a field declared with ``setting(default, gt=0)`` (or ``ge``, ``le``,
+``lt``, ``choices``) refuses anything outside its range with the valid range in the message, and no
+float setting may be NaN or infinite.
 """
 
 from __future__ import annotations
@@ -12,12 +16,60 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ganzoo.errors import UserError
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take; None bounds are open."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def allows(self, value: Any) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        return not (
+            (self.ge is not None and value < self.ge)
+            or (self.gt is not None and value <= self.gt)
+            or (self.le is not None and value > self.le)
+            or (self.lt is not None and value >= self.lt)
+        )
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(map(str, self.choices))
+        low = f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}" if self.gt is not None else None
+        high = f"<= {self.le:g}" if self.le is not None else f"< {self.lt:g}" if self.lt is not None else None
+        return " and ".join(bound for bound in (low, high) if bound)
+
+
+def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, **bounds: Any) -> Any:
+    """A config field with a checked range: ``lr: float = setting(2e-4, gt=0)``.
+
+    ``bounds`` are those of ``Range`` (ge, gt, le, lt, choices); None values of an optional field
+    are always allowed."""
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"range": Range(**bounds)})
+
+
+def check_ranges(config: Any, section: str = "") -> None:
+    """Refuse values outside the ranges declared with ``setting()``."""
+    for f in dataclasses.fields(config):
+        bounds = f.metadata.get("range")
+        value = getattr(config, f.name)
+        if bounds is not None and value is not None and not bounds.allows(value):
+            where = f" ({section})" if section else ""
+            raise UserError(f"{f.name}={value!r}{where} is out of range: it must be {bounds.describe()}")
 
 
 def field_types(cls: type) -> dict[str, Any]:
@@ -63,7 +115,10 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
                 return int(number)
             return int(value)
         if annotation is float:
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise UserError(f"{key}={value!r} is not allowed: settings must be finite numbers")
+            return number
         if annotation is str:
             return str(value)
     except ValueError:
@@ -77,7 +132,9 @@ def build(cls: type, values: Mapping[str, Any], section: str = "") -> Any:
     unknown = set(values) - set(types_)
     if unknown:
         raise UserError(_unknown_message(sorted(unknown)[0], list(types_), section))
-    return cls(**{k: coerce(v, types_[k], k) for k, v in values.items()})
+    config = cls(**{k: coerce(v, types_[k], k) for k, v in values.items()})
+    check_ranges(config, section)
+    return config
 
 
 def _unknown_message(key: str, known: list[str], section: str) -> str:

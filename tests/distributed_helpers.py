@@ -68,13 +68,14 @@ class DecoupledGAN(Plugin):
     def g_loss(self, nets, batch: Batch, ctx):
         return {"loss": ctx.generator_loss(lambda x: nets["D"](x).flatten(), self.fake(nets["G"], batch.images))}
 
-    def preview_inputs(self, generator, data_sample: Batch):
-        return data_sample.images[:4]
+    def sample(self, nets, n, *, generator, condition):
+        shape = (n, self.data.channels, self.data.size, self.data.size)
+        return self.fake(nets["G"], torch.rand(shape, generator=generator) * 2 - 1)
 
-    def preview(self, nets, fixed, images_seen):
+    def preview(self, nets, *, examples: Batch, stage, generator):
         from ganzoo.images import grid
 
-        return grid(self.fake(nets["G"], fixed), nrow=2)
+        return grid(self.fake(nets["G"], examples.images[:4]), nrow=2)
 
 
 def free_port() -> int:

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from distributed_helpers import write_image_folder
-from ganzoo.bench import BenchOptions, bench_inference, bench_pipeline, format_report
+from ganzoo.bench import BenchOptions, bench_inference, bench_pipeline, format_report, plain_loop
 from ganzoo.engine.spec import resolve
 from ganzoo.engine.trainer import Trainer
 
 
-def test_dcgan_reference_step_is_the_engines_step_by_hand(tmp_path):
+def test_dcgan_plain_loop_is_the_engines_step_by_hand(tmp_path):
     """Same weights, batch and noise: one plain step and one engine step end with the same weights."""
     data = str(write_image_folder(tmp_path / "images", count=16, size=16))
     settings = {"dataset": data, "size": 16, "ngf": 4, "ndf": 4, "latent_dim": 8, "batch_size": 4,
@@ -22,7 +22,7 @@ def test_dcgan_reference_step_is_the_engines_step_by_hand(tmp_path):
     trainer = Trainer(resolve("dcgan", settings), tmp_path / "run")
     initial = {role: copy.deepcopy(m.state_dict()) for role, m in trainer.nets.items()}
     plain_nets = {role: copy.deepcopy(m) for role, m in trainer.nets.items()}
-    step = trainer.plugin.reference_step(plain_nets)
+    step = plain_loop(trainer.spec.plugin)(plain_nets, trainer.spec.model)
     batch = copy.deepcopy(trainer.stream).next(4)
 
     torch.manual_seed(7)
@@ -71,7 +71,7 @@ def test_inference_figures_compare_onnxruntime_with_eager_at_batch_1_and_64():
         assert r["providers"][0] in ("CPUExecutionProvider", "CUDAExecutionProvider")
 
 
-def test_a_plugin_without_reference_step_is_timed_and_reported_na(tmp_path):
+def test_a_plugin_without_a_plain_loop_is_timed_and_reported_na(tmp_path):
     from distributed_helpers import DecoupledGAN
     from ganzoo import registry
     from ganzoo.bench import bench_training
@@ -84,7 +84,7 @@ def test_a_plugin_without_reference_step_is_timed_and_reported_na(tmp_path):
     assert row["plain_images_per_sec"] is None and row["ratio"] is None
     text = format_report({"machine": {"cpu": "cpu", "cpu_cores": 2, "gpu": None, "torch": "t", "onnxruntime": "o",
                                       "ganzoo": "g"}, "training": [row]})
-    assert "n/a" in text and "no reference_step" in text
+    assert "n/a" in text and "no plain loop is registered" in text
 
 
 def test_pipeline_figure_counts_streamed_images():

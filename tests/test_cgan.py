@@ -102,13 +102,26 @@ def test_generator_and_discriminator_forms_are_chosen_independently():
     [
         ({"conditioning": "acgan", "aux_weight": 0}, "needs aux_weight > 0"),
         ({"conditioning": "concat", "aux_weight": 1}, "has no class head"),
-        ({"diversity_weight": -1}, "diversity_weight must not be negative"),
-        ({"embed_dim": 0}, "embed_dim must be at least 1"),
     ],
 )
 def test_contradictory_settings_are_refused(settings, message):
     with pytest.raises(UserError, match=message):
         tiny_plugin(**settings)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"diversity_weight": -1}, r"diversity_weight=-1.0 \(model\) is out of range: it must be >= 0"),
+        ({"embed_dim": 0}, r"embed_dim=0 \(model\) is out of range: it must be >= 1"),
+        ({"lr": "-0.1"}, r"lr=-0.1 \(model\) is out of range: it must be > 0"),
+    ],
+)
+def test_nonsense_values_are_refused_when_read_with_the_valid_range(settings, message):
+    from ganzoo.engine.spec import resolve
+
+    with pytest.raises(UserError, match=message):
+        resolve("cgan", settings)
 
 
 def test_trains_on_class_subfolders_with_names_from_the_folders(tmp_path):
@@ -133,12 +146,14 @@ def test_unlabelled_data_is_refused(tmp_path):
         train("cgan", preset="tiny", data=str(tmp_path / "flat"), steps=1, out=tmp_path / "r", overrides=TINY)
 
 
-def test_reference_step_updates_both_networks():
+def test_plain_loop_updates_both_networks():
+    from ganzoo.bench import plain_loop
+
     for settings in ({"conditioning": "projection", "diversity_weight": 1.0}, {"conditioning": "acgan"}):
         plugin = tiny_plugin(**settings)
         nets = plugin.build()
         before = {role: [p.detach().clone() for p in net.parameters()] for role, net in nets.items()}
-        step = plugin.reference_step(nets)
+        step = plain_loop("cgan")(nets, plugin.config)
         step(Batch(images=torch.rand(6, 1, 16, 16) * 2 - 1, labels=torch.tensor([0, 1, 2, 0, 1, 2])))
         for role, net in nets.items():
             changed = [not torch.equal(a, b) for a, b in zip(before[role], net.parameters())]
@@ -165,10 +180,11 @@ def test_default_grid_has_one_row_per_class_with_shared_noise_per_column(run):
 
 
 def test_preview_is_a_row_per_class_grid(run):
-    fixed = run.plugin.preview_inputs(torch.Generator().manual_seed(0), None)
-    image = run.plugin.preview(run.nets, fixed, 0)
-    columns = len(fixed)
-    assert image.shape == (3, 2 + 10 * 18, 2 + columns * 18)  # 16 px cells, 2 px padding
+    from ganzoo.plugin import Batch, Stage
+
+    examples = Batch(images=torch.zeros(2, 1, 16, 16))
+    image = run.plugin.preview(run.nets, examples=examples, stage=Stage(), generator=torch.Generator().manual_seed(0))
+    assert image.shape == (3, 2 + 10 * 18, 2 + 8 * 18)  # a row per class, 8 columns of 16 px, 2 px padding
 
 
 @pytest.mark.parametrize("bad", [10, -1, "ten", "", True])
@@ -180,7 +196,7 @@ def test_bad_class_is_a_one_line_error_naming_the_choices(run, bad):
 
 
 def test_unknown_sampling_option_is_refused(run):
-    with pytest.raises(UserError, match="only class"):
+    with pytest.raises(UserError, match="does not know the option.s. colour: it takes class"):
         run.sample(2, colour="red")
 
 

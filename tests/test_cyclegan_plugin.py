@@ -14,11 +14,12 @@ from PIL import Image
 from torch import nn
 
 from ganzoo.api import load_run, train
+from ganzoo.bench import plain_loop
 from ganzoo.cli.app import main
 from ganzoo.data.folders import SkippedImagesWarning
 from ganzoo.data.sources import TensorSource
 from ganzoo.engine import checkpoint as ckpt
-from ganzoo.engine.adversary import Adversary, StepContext
+from ganzoo.engine.adversary import Adversary, EngineStepContext
 from ganzoo.engine.options import TrainConfig
 from ganzoo.engine.spec import resolve
 from ganzoo.engine.trainer import Trainer
@@ -76,8 +77,8 @@ def tiny_plugin(**config) -> CycleGAN:
     return CycleGAN(CycleGANConfig(ngf=4, ndf=4, n_blocks=1, n_layers_d=2, **config), info)
 
 
-def step_context() -> StepContext:
-    return StepContext(0, 0, torch.device("cpu"), Stage(), Adversary(TrainConfig(loss="lsgan")))
+def step_context() -> EngineStepContext:
+    return EngineStepContext(0, 0, torch.device("cpu"), Stage(), Adversary(TrainConfig(loss="lsgan")))
 
 
 # --- the method --------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def test_engine_step_equals_the_plain_pytorch_loop(unpaired_root, tmp_path):
     spec = resolve("cyclegan", {**QUIET, "dataset": str(unpaired_root)}, preset="tiny")
     trainer = Trainer(spec, tmp_path / "run")
     plain_nets = copy.deepcopy(trainer.nets)
-    plain_step = trainer.plugin.reference_step(plain_nets)
+    plain_step = plain_loop(trainer.spec.plugin)(plain_nets, trainer.spec.model)
     for _ in range(2):  # the pools (4 images) stay unfull, so neither side draws random numbers
         saved = trainer.stream.state_dict()
         batch = trainer.stream.next(spec.train.batch_size)
@@ -165,7 +166,7 @@ def test_folders_of_any_size_and_mode_train_and_unreadable_files_are_skipped(tmp
 def test_random_crops_come_from_the_larger_stored_images():
     stored = torch.arange(2 * 1 * 6 * 6, dtype=torch.uint8).view(2, 1, 6, 6)
     source = TensorSource(stored, None, torch.device("cpu"), seed=3, crop=4)
-    images, _ = source.next(2)
+    images, _, _ = source.next(2)
     assert images.shape == (2, 1, 4, 4)
     as_uint8 = ((images + 1) * 127.5).round().to(torch.uint8)
     for crop in as_uint8:

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from ganzoo.errors import UserError
 from ganzoo.plugin import DataInfo
 from ganzoo.testing import check_plugin
 from ganzoo_plugins.dcgan import DCGAN, DCGANConfig, blocks_for
@@ -37,7 +38,7 @@ def test_architecture_follows_the_paper():
 
 
 def test_rejects_sizes_that_are_not_powers_of_two():
-    with pytest.raises(ValueError, match="power of two"):
+    with pytest.raises(UserError, match="power of two"):
         blocks_for(48)
 
 

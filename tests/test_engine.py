@@ -118,7 +118,7 @@ def test_batched_loss_check_names_the_first_bad_step_and_writes_nothing_after_it
     registry.register(ExplodingDCGAN)
     spec = resolve("exploding-dcgan", {**TINY, "log_every": 6, "checkpoint_every": 3, "steps": 10}, preset="tiny")
     trainer = Trainer(spec, tmp_path / "r")
-    trainer.check_finite_every_step = False
+    trainer.guard.every_step = False
     with pytest.raises(NonFiniteLossError, match="G/loss became NaN or infinite at step 4; .*ckpt-00000003.pt"):
         trainer.fit()
     assert trainer.step == 6  # found when step 6 was due to be logged and checkpointed ...

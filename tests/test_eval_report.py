@@ -19,7 +19,6 @@ from torch import nn
 from ganzoo.api import train
 from ganzoo.cli.app import main as cli_main
 from ganzoo.errors import MissingDependencyError
-from ganzoo.images import grid
 from ganzoo.plugin import OptimizerSpec, Phase, Plugin
 from ganzoo.reporting.curves import plot_loss_curves
 from ganzoo.reporting.gif import make_samples_gif
@@ -65,12 +64,6 @@ class FlatGAN(Plugin):
 
     def sample(self, nets, n, *, generator, condition):
         return nets["G"](self.z(n, "cpu", generator))
-
-    def preview_inputs(self, generator, data_sample):
-        return self.z(16, "cpu", generator)
-
-    def preview(self, nets, fixed, images_seen):
-        return grid(nets["G"](fixed))
 
     def evaluate(self, nets, options):
         return {"pixel_mean": float(nets["G"](self.z(16, "cpu")).mean())}

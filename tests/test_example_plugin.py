@@ -21,7 +21,7 @@ from ganzoo.data.catalog import open_data
 from ganzoo.data.options import DataConfig
 from ganzoo.data.sources import TensorSource
 from ganzoo.errors import UserError
-from ganzoo.plugin import DataInfo
+from ganzoo.plugin import Accepts, DataInfo
 from ganzoo.registry import PluginNameClash
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ganzoo-vanilla-gan"
@@ -118,7 +118,7 @@ def test_broken_plugin_is_listed_with_its_package_and_error_and_the_rest_works(e
     assert "exploding-gan 0.3.0" in row and "broken" in row and "RuntimeError: boom at import" in row
     assert "ganzoo-vanilla-gan" in listing and "dcgan" in listing
 
-    expected = r"plugin 'exploding' from exploding-gan 0\.3\.0 is broken \(RuntimeError: boom at import\)"
+    expected = r"plugin 'exploding' from exploding-gan 0\.3\.0 is broken \(import failed: RuntimeError: boom at import\)"
     with pytest.raises(UserError, match=expected) as info:
         registry.get_plugin("exploding")
     assert "\n" not in str(info.value)
@@ -127,18 +127,63 @@ def test_broken_plugin_is_listed_with_its_package_and_error_and_the_rest_works(e
 
 
 # -- two plugins with one name ------------------------------------------------------------------
-def test_name_clash_keeps_ganzoo_first_then_packages_by_name_and_warns(example, site):
+def test_name_clash_both_usable_by_qualified_name_and_runs_keep_their_provider(example, site, tmp_path):
+    (site / "another_vanilla.py").write_text(
+        "from ganzoo_vanilla_gan import VanillaGAN\n\n"
+        "class Vanilla(VanillaGAN):\n    version = '2.0.0'\n    description = 'another vanilla'\n"
+    )
     install_dist_info(site, "another-vanilla", "2.0.0", {"vanilla": "another_vanilla:Vanilla"})
     install_dist_info(site, "zz-dcgan", "9.9.9", {"dcgan": "zz_dcgan:DCGAN"})
+    listing = cli("plugins", "list")
+    for qualified in ("another-vanilla:vanilla", "ganzoo-vanilla-gan:vanilla", "ganzoo:dcgan", "zz-dcgan:dcgan"):
+        assert qualified in listing
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        records = {r.name: r for r in registry.records()}
+        first = registry.get_record("vanilla")
+        again = registry.get_record("vanilla")
+        assert registry.get_record("dcgan").package == "ganzoo"  # ganzoo's own plugins come first
     messages = [str(w.message) for w in caught if issubclass(w.category, PluginNameClash)]
-    assert records["vanilla"].package == "another-vanilla"  # sorted by distribution name
-    assert records["vanilla"].shadowed == ["ganzoo-vanilla-gan"]
-    assert records["dcgan"].package == "ganzoo"  # ganzoo's own plugins always come first
-    assert any("'vanilla'" in m and "another-vanilla" in m and "ganzoo-vanilla-gan" in m for m in messages)
-    assert any("'dcgan'" in m and "zz-dcgan" in m for m in messages)
+    assert first is again and first.package == "another-vanilla"  # then distributions by name
+    assert len([m for m in messages if "'vanilla'" in m]) == 1  # said once, when the name is used
+    assert "ganzoo-vanilla-gan:vanilla" in messages[0]
+
+    ours = train("ganzoo-vanilla-gan:vanilla", data="ring8", steps=1, out=tmp_path / "ours", overrides=TINY_POINTS)
+    theirs = train("another-vanilla:vanilla", data="ring8", steps=1, out=tmp_path / "theirs", overrides=TINY_POINTS)
+    assert load_run(ours.run_dir).spec.plugin_cls.version == "1.0.0"
+    assert load_run(theirs.run_dir).spec.plugin_cls.version == "2.0.0"
+    # Uninstall the provider that trained "ours": the other one must not stand in for it.
+    for info in site.glob("ganzoo_vanilla_gan-*.dist-info"):
+        for file in info.iterdir():
+            file.unlink()
+        info.rmdir()
+    registry.reset()
+    message = r"trained with plugin 'vanilla' from ganzoo-vanilla-gan, which is not installed here \(installed: another-vanilla:vanilla\)"
+    with pytest.raises(UserError, match=message):
+        load_run(ours.run_dir)
+    with pytest.raises(UserError, match=message):
+        train("", steps=2, resume=ours.run_dir)
+
+
+def test_a_plugin_missing_a_required_method_is_listed_as_broken_naming_it(site):
+    (site / "half_gan.py").write_text(
+        "from ganzoo.plugin import LatentGAN, Plugin\n\n"
+        "class HalfGAN(Plugin):\n    name = 'half'\n"
+        "    def build(self): return {}\n    def optimizers(self): return {}\n    def phases(self): return []\n"
+    )
+    install_dist_info(site, "half-gan", "0.1.0", {"half": "half_gan:HalfGAN"})
+    row = " ".join(line for line in cli("plugins", "list").splitlines() if "half" in line)
+    assert "broken" in row and "does not implement sample" in row
+    with pytest.raises(UserError, match="HalfGAN does not implement sample"):
+        registry.get_plugin("half")
+
+
+def test_entry_point_and_class_names_must_agree(site):
+    (site / "misnamed_gan.py").write_text(
+        "from ganzoo_plugins.dcgan import DCGAN\n\nclass Misnamed(DCGAN):\n    name = 'other'\n"
+    )
+    install_dist_info(site, "misnamed-gan", "0.1.0", {"misnamed": "misnamed_gan:Misnamed"})
+    with pytest.raises(UserError, match="entry point 'misnamed' loads Misnamed whose name is 'other'"):
+        registry.get_plugin("misnamed")
 
 
 # -- the register() decorator ---------------------------------------------------------------------
@@ -151,7 +196,7 @@ def test_register_decorator_makes_a_script_plugin_usable(example, tmp_path):
         description = "a plugin defined in a test file"
 
     record = registry.get_record("script-gan")
-    assert record.package == f"<{__name__}>" and record.cls is ScriptGAN
+    assert record.package == __name__ and record.cls is ScriptGAN
     assert "script-gan" in cli("plugins", "list", "script*")
     train("script-gan", data="ring8", steps=2, out=tmp_path / "r", overrides=TINY_POINTS)
     assert load_run(tmp_path / "r").sample(4).shape == (4, 2)
@@ -159,21 +204,26 @@ def test_register_decorator_makes_a_script_plugin_usable(example, tmp_path):
     class Impostor(VanillaGAN):
         name = "script-gan"
 
-    with pytest.warns(PluginNameClash, match="keeping the one from"):
-        registry.register(Impostor)
-    assert registry.get_plugin("script-gan") is ScriptGAN
-    registry.register(Impostor, replace=True)
+    registry.register(Impostor)  # a script registering its class again: the newer one serves
     assert registry.get_plugin("script-gan") is Impostor
+    registry.register(ScriptGAN, replace=True)
+    assert registry.get_plugin("script-gan") is ScriptGAN
+
+    class Incomplete(registry.Plugin):
+        name = "incomplete"
+
+    with pytest.raises(TypeError, match="Incomplete does not implement build, optimizers, phases, sample"):
+        registry.register(Incomplete)
 
 
 # -- point data in the core ---------------------------------------------------------------------
 @pytest.mark.parametrize("name, modes", [("ring8", 8), ("grid25", 25)])
 def test_toy_datasets_are_float_points(name, modes):
-    data = open_data(DataConfig(dataset=name), "images", seed=0)
+    data = open_data(DataConfig(dataset=name), Accepts("images", "vectors"), seed=0)
     assert data.info.kind == "vectors" and data.info.channels == 2 and data.info.size == 0
     assert data.a.images.dtype == torch.float32 and data.a.images.shape == (data.info.num_images, 2)
     source = TensorSource(data.a.images, None, torch.device("cpu"), seed=0)
-    batch, _ = source.next(64)
+    batch, _, _ = source.next(64)
     assert batch.dtype == torch.float32 and batch.shape == (64, 2)
     assert torch.isin(batch, data.a.images).all()  # passed through unchanged, no pixel conversion
 
@@ -182,5 +232,5 @@ def test_point_data_rejects_image_only_options_and_plugins(tmp_path):
     points = torch.zeros(10, 2)
     with pytest.raises(UserError, match="hflip"):
         TensorSource(points, None, torch.device("cpu"), seed=0, hflip=True)
-    with pytest.raises(UserError, match="ring8 holds 2-D points, which plugin 'dcgan' cannot model"):
+    with pytest.raises(UserError, match="ring8 is vectors data, which plugin 'dcgan' does not take .it takes images."):
         train("dcgan", data="ring8", steps=1, out=tmp_path / "r", overrides=QUIET)

@@ -15,8 +15,9 @@ from ganzoo.data.options import DataConfig
 from ganzoo.data.sources import epoch_plan
 from ganzoo.data.streamed import StreamedSet, make_source, open_folder
 from ganzoo.engine import checkpoint as ckpt
+from ganzoo.engine.optimization import resolve_amp
 from ganzoo.engine.spec import resolve
-from ganzoo.engine.trainer import Trainer, resolve_amp
+from ganzoo.engine.trainer import Trainer
 from ganzoo.errors import UserError
 from ganzoo.plugin import DataInfo
 
@@ -44,8 +45,8 @@ def test_cpu_training_ignores_channels_last_and_keeps_the_gradient_scaler_off(tm
     trainer = Trainer(spec, tmp_path / "run")
     conv = trainer.nets["D"].features[0].weight
     assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
-    assert trainer.amp_dtype is None
-    assert not any(scaler.is_enabled() for scaler in trainer.scalers.values())
+    assert trainer.optim.amp_dtype is None
+    assert not any(scaler.is_enabled() for scaler in trainer.optim.scalers.values())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -53,7 +54,7 @@ def test_cuda_training_uses_channels_last_and_bf16(tmp_path, folder):
     spec = resolve("dcgan", {"dataset": str(folder), "device": "cuda", **TINY_DCGAN})
     trainer = Trainer(spec, tmp_path / "run")
     assert trainer.nets["D"].features[0].weight.is_contiguous(memory_format=torch.channels_last)
-    assert trainer.amp_dtype in (torch.bfloat16, torch.float16)
+    assert trainer.optim.amp_dtype in (torch.bfloat16, torch.float16)
     trainer.train_step()
 
 

@@ -63,7 +63,7 @@ def test_ranks_take_disjoint_shares_of_one_permutation():
 
 def test_images_are_converted_to_minus_one_one_and_flipped():
     images = torch.tensor([[0, 255]], dtype=torch.uint8).view(1, 1, 1, 2).expand(64, 1, 1, 2).contiguous()
-    out, _ = TensorSource(images, None, torch.device("cpu"), seed=0, hflip=True).next(64)
+    out, _, _ = TensorSource(images, None, torch.device("cpu"), seed=0, hflip=True).next(64)
     left = out[:, 0, 0, 0]
     assert set(left.tolist()) == {-1.0, 1.0}  # some flipped, some not
     assert out.min() == -1 and out.max() == 1

@@ -14,13 +14,12 @@ from ganzoo_plugins.progan.layers import (
     PixelNorm,
 )
 from ganzoo_plugins.progan.networks import (
-    FixedStageGenerator,
     ProgressiveDiscriminator,
     ProgressiveGenerator,
     blend_real,
     feature_maps,
 )
-from ganzoo_plugins.progan.schedule import GrowthSchedule, Stage
+from ganzoo_plugins.progan.schedule import Growth, GrowthSchedule
 
 LATENT = 8
 TINY = dict(fmap_base=32, fmap_max=8)
@@ -245,20 +244,6 @@ def test_blend_real_matches_generator_fade():
     torch.testing.assert_close(blend_real(x, 0.25), 0.75 * expected_low + 0.25 * x)
 
 
-@pytest.mark.parametrize(("resolution", "alpha"), [(32, 1.0), (16, 0.5), (4, 1.0)])
-def test_fixed_stage_generator(resolution, alpha):
-    g = tiny_generator()
-    fixed = FixedStageGenerator(g, resolution, alpha)
-    z = torch.randn(2, LATENT)
-    with torch.no_grad():
-        out = fixed(z)
-        assert out.shape == (2, 3, resolution, resolution)
-        torch.testing.assert_close(out, g(z, resolution, alpha))
-    assert fixed.latent_dim == LATENT
-    with pytest.raises(UserError, match="resolution"):
-        FixedStageGenerator(g, 64)
-
-
 # --- growth schedule -----------------------------------------------------------------------
 
 
@@ -292,7 +277,7 @@ def test_schedule_boundaries_and_totals():
 )
 def test_schedule_stage_at(images, resolution, alpha, phase, fading):
     stage = small_schedule().stage_at(images)
-    assert stage == Stage(resolution, pytest.approx(alpha), 16, phase, fading)
+    assert stage == Growth(resolution, pytest.approx(alpha), 16, phase, fading)
 
 
 def test_schedule_is_monotone_and_phase_tracks_resolution():
@@ -316,8 +301,8 @@ def test_schedule_batch_sizes_start_resolution_and_no_fade():
         start_resolution=8, batch_sizes={"16": 12, 32: 6}, default_batch_size=20, fade_images=0
     )
     assert schedule.phase_boundaries() == [(0, 8), (100, 16), (200, 32)]
-    assert schedule.stage_at(0) == Stage(8, 1.0, 20, 0, False)
-    assert schedule.stage_at(100) == Stage(16, 1.0, 12, 1, False)
+    assert schedule.stage_at(0) == Growth(8, 1.0, 20, 0, False)
+    assert schedule.stage_at(100) == Growth(16, 1.0, 12, 1, False)
     assert schedule.stage_at(250).batch_size == 6
 
 

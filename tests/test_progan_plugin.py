@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from ganzoo.api import load_run, train
-from ganzoo.engine.adversary import Adversary, StepContext
+from ganzoo.bench import plain_loop
+from ganzoo.engine.adversary import Adversary, EngineStepContext
 from ganzoo.engine.options import TrainConfig
 from ganzoo.engine.spec import resolve
 from ganzoo.engine.trainer import Trainer
@@ -85,7 +86,7 @@ def grown_run(tmp_path_factory):
 def test_stage_follows_images_shown(images, key, resolution, alpha):
     stage = tiny_plugin().stage(images)
     assert (stage.key, stage.resolution) == (key, resolution)
-    assert stage.info == {"res": resolution, "alpha": pytest.approx(alpha)}
+    assert stage.info() == {"res": resolution, "alpha": pytest.approx(alpha)}
     assert stage.batch_size is None  # the engine's batch_size
 
 
@@ -147,7 +148,7 @@ def test_discriminator_loss_fades_reals_and_adds_penalties():
     nets = plugin.build()
     real = torch.rand(4, 1, 8, 8) * 2 - 1
     adversary = Adversary(TrainConfig(loss="wgan-gp", drift=DRIFT))
-    ctx = StepContext(0, 6, torch.device("cpu"), plugin.stage(6), adversary)  # 8x8, alpha 0.25
+    ctx = EngineStepContext(0, 6, torch.device("cpu"), plugin.stage(6), adversary)  # 8x8, alpha 0.25
     terms = plugin.discriminator_loss(nets, Batch(real), ctx)
     with torch.no_grad():
         faded_scores = nets["D"](blend_real(real, 0.25), 0.25)
@@ -202,17 +203,17 @@ def test_new_resolution_rebuilds_optimizers_with_fresh_state(tmp_path):
     trainer = make_trainer(tmp_path)
     for _ in range(2):
         trainer.train_step()
-    before = dict(trainer.optimizers)
+    before = dict(trainer.optim.optimizers)
     assert trainer.stage.resolution == 4 and adam_steps(before["D"]) == {2}
     trainer.train_step()  # images 4: 8x8 fade-in starts
     assert trainer.stage.resolution == 8 and trainer.stage.key == 1
-    for name, optimizer in trainer.optimizers.items():
+    for name, optimizer in trainer.optim.optimizers.items():
         assert optimizer is not before[name]
         assert adam_steps(optimizer) == {1}  # one step since the rebuild
-    rebuilt = dict(trainer.optimizers)
+    rebuilt = dict(trainer.optim.optimizers)
     trainer.train_step()  # within the fade: the same optimizers keep their state
-    assert all(trainer.optimizers[name] is optimizer for name, optimizer in rebuilt.items())
-    assert adam_steps(trainer.optimizers["G"]) == {2}
+    assert all(trainer.optim.optimizers[name] is optimizer for name, optimizer in rebuilt.items())
+    assert adam_steps(trainer.optim.optimizers["G"]) == {2}
 
 
 def run_state(path) -> dict:
@@ -245,7 +246,7 @@ def test_resume_continues_with_identical_state(grown_run, tmp_path, stop_at):
     first = train("progan", preset="tiny", steps=stop_at, out=path, overrides=overrides)
     stage = tiny_plugin().stage(first.images_seen)
     if stop_at == 5:
-        assert (stage.resolution, stage.info["alpha"]) == (8, 0.75)
+        assert (stage.resolution, stage.alpha) == (8, 0.75)
     result = train("progan", steps=STRAIGHT_STEPS, resume=path)
     assert (result.step, result.images_seen) == (STRAIGHT_STEPS, 2 * STRAIGHT_STEPS)
     assert_same_state(run_state(grown_run), run_state(path))
@@ -264,10 +265,15 @@ def test_samples_and_previews_at_every_resolution(grown_run):
     with pytest.raises(UserError, match="class"):
         run.sample(2, **{"class": 3})
 
-    plugin, fixed = run.plugin, torch.randn(36, 16)
-    early = plugin.preview(run.nets, fixed, images_seen=0)  # 4x4, upsampled to 16x16 cells
-    late = plugin.preview(run.nets, fixed, images_seen=10**6)
-    assert early.shape == late.shape == (3, 6 * 18 + 2, 6 * 18 + 2)  # grids are drawn in RGB
+    plugin, examples = run.plugin, Batch(images=torch.zeros(2, 1, 16, 16))
+
+    def preview(images_seen):
+        generator = torch.Generator().manual_seed(0)
+        return plugin.preview(run.nets, examples=examples, stage=plugin.stage(images_seen), generator=generator)
+
+    early = preview(0)  # 4x4, upsampled to 16x16 cells
+    late = preview(10**6)
+    assert early.shape == late.shape == (3, 8 * 18 + 2, 8 * 18 + 2)  # grids are drawn in RGB
     cell = early[:, 2:18, 2:18]
     assert torch.equal(cell, cell[:, ::4, ::4].repeat_interleave(4, 1).repeat_interleave(4, 2))
 
@@ -327,12 +333,12 @@ def test_grids_between_logged_steps_get_interpolated_images():
     assert images_at(3, {}) == 0
 
 
-def test_reference_step_is_the_engines_step_by_hand(tmp_path):
+def test_plain_loop_is_the_engines_step_by_hand(tmp_path):
     """Same weights, batch and noise at 4x4: one plain step and one engine step agree."""
     trainer = make_trainer(tmp_path, ema_half_life=0)
     initial = {role: copy.deepcopy(m.state_dict()) for role, m in trainer.nets.items()}
     plain_nets = {role: copy.deepcopy(m) for role, m in trainer.nets.items()}
-    step = trainer.plugin.reference_step(plain_nets)
+    step = plain_loop(trainer.spec.plugin)(plain_nets, trainer.spec.model)
     batch = copy.deepcopy(trainer.stream).next(2, 4)
 
     torch.manual_seed(7)

@@ -41,9 +41,10 @@ def test_register_decorator_and_clash_rule():
     class Impostor(DCGAN):
         name = "dcgan"
 
-    with pytest.warns(registry.PluginNameClash, match="keeping the one from ganzoo"):
-        registry.register(Impostor)
-    assert registry.get_plugin("dcgan") is DCGAN
+    registry.register(Impostor)
+    with pytest.warns(registry.PluginNameClash, match="using ganzoo:dcgan .also installed: test_registry_config:dcgan."):
+        assert registry.get_plugin("dcgan") is DCGAN
+    assert registry.get_plugin(f"{__name__}:dcgan") is Impostor
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         registry.register(Impostor, replace=True)
@@ -57,7 +58,7 @@ def test_register_rejects_non_plugins():
     class Nameless(Plugin):
         pass
 
-    with pytest.raises(ValueError, match="no name"):
+    with pytest.raises(TypeError, match="no name"):
         registry.register(Nameless)
 
 
@@ -77,7 +78,14 @@ def test_precedence_defaults_preset_overrides():
         ({"lss": "hinge"}, "unknown setting 'lss': did you mean loss"),
         ({"loss": "huber"}, "loss='huber' is not allowed"),
         ({"steps": "many"}, "steps='many' is not a valid int"),
-        ({"steps": "0"}, "steps must be at least 1"),
+        ({"steps": "0"}, r"steps=0 \(train\) is out of range: it must be >= 1"),
+        ({"gp_weight": "-1"}, r"gp_weight=-1.0 \(train\) is out of range: it must be >= 0"),
+        ({"lr": "-1"}, r"lr=-1.0 \(model\) is out of range: it must be > 0"),
+        ({"d_lr": "nan"}, "d_lr='nan' is not allowed: settings must be finite numbers"),
+        ({"label_smoothing": "1"}, r"label_smoothing=1.0 \(train\) is out of range: it must be >= 0 and < 1"),
+        ({"channels": "2"}, r"channels=2 \(data\) is out of range: it must be one of 1, 3"),
+        ({"size": "100000"}, r"size=100000 \(data\) is out of range: it must be >= 4 and <= 8192"),
+        ({"workers": "-2"}, r"workers=-2 \(train\) is out of range: it must be >= 0"),
         ({"engine.loss": "hinge"}, "unknown section 'engine'"),
         ({"spectral_norm": "maybe"}, "spectral_norm='maybe' is not a valid bool"),
     ],

@@ -141,10 +141,10 @@ def test_spectral_norm_makes_d_layers_1_lipschitz_and_leaves_g_alone(vanilla, tm
 
 def test_ttur_sets_each_side_learning_rate(vanilla, tmp_path):
     trainer = points_trainer(tmp_path, g_lr=1e-4, d_lr=4e-4)
-    assert trainer.optimizers["G"].param_groups[0]["lr"] == 1e-4
-    assert trainer.optimizers["D"].param_groups[0]["lr"] == 4e-4
+    assert trainer.optim.optimizers["G"].param_groups[0]["lr"] == 1e-4
+    assert trainer.optim.optimizers["D"].param_groups[0]["lr"] == 4e-4
     plain = points_trainer(tmp_path / "plain")
-    assert plain.optimizers["G"].param_groups[0]["lr"] == plain.optimizers["D"].param_groups[0]["lr"] == 2e-4
+    assert plain.optim.optimizers["G"].param_groups[0]["lr"] == plain.optim.optimizers["D"].param_groups[0]["lr"] == 2e-4
 
 
 def test_d_steps_runs_k_discriminator_steps_per_generator_step(vanilla, tmp_path):
@@ -170,19 +170,19 @@ def unroll_inputs(trainer):
     d_phase = next(p for p in trainer.phases if p.kind == "discriminator")
     g_phase = next(p for p in trainer.phases if p.kind == "generator")
     batch = trainer.stream.next(trainer.cfg.batch_size)
-    from ganzoo.engine.adversary import StepContext
+    from ganzoo.engine.adversary import EngineStepContext
 
-    ctx = StepContext(0, 0, trainer.device, trainer.stage, trainer.adversary)
-    d_phases = [(d_phase, trainer.optimizers["D"], ("D",))]
+    ctx = EngineStepContext(0, 0, trainer.device, trainer.stage, trainer.adversary)
+    d_phases = [(d_phase, trainer.optim.optimizers["D"], ("D",))]
     return d_phase, g_phase, batch, ctx, d_phases
 
 
 def test_unrolled_steps_are_the_real_optimizer_steps(vanilla, tmp_path):
     trainer = points_trainer(tmp_path, unrolled_steps=2, spectral_norm=True)
     d_phase, g_phase, batch, ctx, d_phases = unroll_inputs(trainer)
-    trainer.nets_for(g_phase)
+    trainer.optim.nets_for(g_phase)
     torch.manual_seed(1)
-    unrolled = unrolled_discriminators(trainer.nets, d_phases, 2, batch, ctx, 0.0, trainer._autocast)
+    unrolled = unrolled_discriminators(trainer.nets, d_phases, 2, batch, ctx, 0.0, trainer.optim.autocast)
     simulated = unrolled["D"].params
     torch.manual_seed(1)  # the same latents, now for two real Adam steps
     for _ in range(2):
@@ -194,8 +194,8 @@ def test_unrolled_steps_are_the_real_optimizer_steps(vanilla, tmp_path):
 def test_unrolled_generator_gradient_flows_through_the_d_updates(vanilla, tmp_path):
     trainer = points_trainer(tmp_path, unrolled_steps=3)
     _, g_phase, batch, ctx, d_phases = unroll_inputs(trainer)
-    trainer.nets_for(g_phase)
-    unrolled = unrolled_discriminators(trainer.nets, d_phases, 3, batch, ctx, 0.0, trainer._autocast)["D"]
+    trainer.optim.nets_for(g_phase)
+    unrolled = unrolled_discriminators(trainer.nets, d_phases, 3, batch, ctx, 0.0, trainer.optim.autocast)["D"]
     moved = sum(p.sum() for p in unrolled.params.values())
     grads = torch.autograd.grad(moved, list(trainer.nets["G"].parameters()), allow_unused=True)
     assert any(g is not None and g.abs().sum() > 0 for g in grads)  # Metz et al.'s second term
@@ -206,7 +206,7 @@ def test_unrolled_generator_step_leaves_d_and_its_optimizer_untouched(vanilla, t
     d_phase, g_phase, batch, ctx, _ = unroll_inputs(trainer)
     trainer.run_phase(d_phase, batch, ctx)
     d_state = {k: v.clone() for k, v in trainer.nets["D"].state_dict().items()}
-    optimizer = trainer.optimizers["D"]
+    optimizer = trainer.optim.optimizers["D"]
     opt_state = {id(p): {k: v.clone() for k, v in s.items()} for p, s in optimizer.state.items()}
     updates = trainer.adversary.d_updates
     g_before = [p.detach().clone() for p in trainer.nets["G"].parameters()]
@@ -253,7 +253,8 @@ def test_cutout_zeroes_one_square_of_half_the_side():
 
 def test_color_brightness_is_one_additive_shift_per_image():
     augmenter = Augmenter("color")
-    brightness = augmenter.transforms[0]
+    brightness, geometric = augmenter.transforms[0]
+    assert not geometric
     x = torch.rand(5, 3, 8, 8) * 2 - 1
     shift = (brightness(x) - x).flatten(1)
     assert torch.allclose(shift, shift[:, :1].expand_as(shift), atol=1e-6)
@@ -311,6 +312,6 @@ def test_ada_p_is_logged_and_restored_on_resume(vanilla, tmp_path):
     assert trainer.train_step()["D/ada_p"].item() == 0.375
     trainer.save_checkpoint()
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    resumed = Trainer(RunSpec.from_dict(config), tmp_path / "run", resume=True)
+    resumed = Trainer(RunSpec.from_dict(config), tmp_path / "run", resume_from=trainer._last_checkpoint())
     assert resumed.step == 2
     assert resumed.adversary.augmenter.state_dict() == augmenter.state_dict()

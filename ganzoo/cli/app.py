@@ -1,7 +1,7 @@
 """The `ganzoo` command. Command modules import torch inside their bodies, so --help is instant.
 
 Errors: a ``UserError`` (and any other failure) prints one line; ``--debug`` or GANZOO_DEBUG=1
-shows the traceback instead.
+shows the traceback instead. A failure inside a plugin's code names the plugin, the file and the line.
 """
 
 from __future__ import annotations
@@ -66,12 +66,24 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             raise
-        from ganzoo.errors import UserError
-
-        text = str(exc).strip()
-        message = text.splitlines()[0] if text else type(exc).__name__
-        if isinstance(exc, UserError) or getattr(exc, "user_facing", False):
-            typer.echo(f"error: {message}", err=True)
-        else:
-            typer.echo(f"error: {type(exc).__name__}: {message} (run with --debug for the traceback)", err=True)
+        typer.echo(error_line(exc), err=True)
         sys.exit(2)
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a failure prints: the message, and where in a plugin's code it happened."""
+    from ganzoo.errors import UserError
+
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, UserError) or getattr(exc, "user_facing", False):
+        return f"error: {message}"
+    where = ""
+    if "ganzoo.registry" in sys.modules:  # only plugins that were loaded can be at fault
+        from ganzoo.registry import plugin_code_frame
+
+        found = plugin_code_frame(exc)
+        if found is not None:
+            record, filename, line, function = found
+            where = f" in plugin '{record.name}' ({record.package}) at {filename}:{line}, in {function}"
+    return f"error{where}: {type(exc).__name__}: {message} (run with --debug for the traceback)"

@@ -33,14 +33,11 @@ def import_run(plugin: str, file: Path, out: Path, options: Mapping[str, Any], o
     info = DataInfo(
         channels=spec.data.channels or 3,
         size=spec.data.size,
-        kind=spec.plugin_cls.data_kind,
+        kind=spec.plugin_cls.accepts.kinds[0],
         name=f"imported from {file.name}",
     )
     instance = spec.plugin_cls(spec.model, info)
-    try:
-        imported = instance.import_weights(str(file), options)
-    except NotImplementedError as exc:
-        raise UserError(f"{exc}: check the plugin name") from None
+    imported = instance.import_weights(str(file), options)
     nets = build_roles(instance, spec.train)
     for role, module in imported.items():
         # Strict: what build() makes from the adjusted config is what load_run will make later.
@@ -50,6 +47,7 @@ def import_run(plugin: str, file: Path, out: Path, options: Mapping[str, Any], o
     state = {
         "format": 1,
         "plugin": spec.plugin,
+        "plugin_provider": spec.record.package,
         "plugin_version": spec.plugin_cls.version,
         "config": config,
         "step": 0,

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ganzoo.data.imageset import ImageSet
 from ganzoo.data.options import DataConfig
 from ganzoo.errors import UserError
-from ganzoo.plugin import DataInfo
+from ganzoo.plugin import Accepts, DataInfo
 
 TORCHVISION_SETS = ("mnist", "fashion-mnist", "cifar10")
 TOY_SETS = ("ring8", "grid25")  # 2-D points, DataInfo kind "vectors"
@@ -78,11 +78,14 @@ def toy_pointset(name: str, seed: int) -> ImageSet:
     return ImageSet(points, None, None, f"{name} ({described}, 2-D points)")
 
 
-def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
+def open_data(cfg: DataConfig, accepts: Accepts, seed: int = 0) -> OpenedData:
+    """The dataset ``cfg`` names, read the way the plugin takes data (``accepts``)."""
     name = cfg.dataset
     size = stored_size(cfg)
     b = None
-    if kind == "unpaired":
+    if "paired" in accepts.kinds and "unpaired" not in accepts.kinds:
+        raise UserError("paired data is not supported yet")
+    if "unpaired" in accepts.kinds and name not in TOY_SETS:
         if name == "digit-styles":
             a, b = digit_styles_imagesets(size, seed)
         else:

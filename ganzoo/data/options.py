@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ganzoo.config import setting
+
+MAX_SIZE = 8192  # pixels per side: beyond any GAN here, and a typo such as size=100000 fails at once
+
 
 @dataclass
 class DataConfig:
     dataset: str = "digits"  # built-in name, torchvision name, or a folder path
     dataset_b: str | None = None  # second folder for unpaired data, when not trainA/trainB
-    size: int = 32  # images are delivered at size x size
-    load_size: int | None = None  # stored at this size, randomly cropped to size each step; None: stored at size
-    channels: int | None = None  # None: the dataset's own (1 for digits and MNIST, else 3)
+    size: int = setting(32, ge=4, le=MAX_SIZE)  # images are delivered at size x size
+    load_size: int | None = setting(None, ge=4, le=MAX_SIZE)  # stored at this size, randomly cropped to size each step; None: stored at size
+    channels: int | None = setting(None, choices=(1, 3))  # None: the dataset's own (1 for digits and MNIST, else 3)
     root: str = "~/.cache/ganzoo/datasets"  # where torchvision datasets live
     download: bool = False  # allow torchvision to download a missing dataset
     strict: bool = False  # unreadable images are an error instead of being skipped
     stream: bool | None = None  # decode folders per step in DataLoader workers; None: above stream_above_mb
-    stream_above_mb: float = 4096.0  # decoded size (uint8) from which a folder is streamed instead of held in memory
+    stream_above_mb: float = setting(4096.0, gt=0)  # decoded size (uint8) from which a folder is streamed instead of held in memory

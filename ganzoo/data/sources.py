@@ -147,12 +147,13 @@ class TensorSource:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None]:
+    def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+        """The next batch: images, labels (or None) and the items' dataset positions."""
         crop_seed = self.position.crop_seed()
         index, flips = self.position.take(batch_size)
         images = finish_batch(self.images.index_select(0, index), flips, self.crop, crop_seed, resolution)
         labels = self.labels.index_select(0, index) if self.labels is not None else None
-        return images, labels
+        return images, labels, index
 
     def state_dict(self) -> dict[str, Any]:
         return self.position.state_dict()
@@ -168,9 +169,9 @@ class BatchStream:
         self.a, self.b = a, b
 
     def next(self, batch_size: int, resolution: int | None = None) -> Batch:
-        images, labels = self.a.next(batch_size, resolution)
-        images_b = self.b.next(batch_size, resolution)[0] if self.b is not None else None
-        return Batch(images=images, labels=labels, images_b=images_b)
+        images, labels, index = self.a.next(batch_size, resolution)
+        images_b, _, index_b = self.b.next(batch_size, resolution) if self.b is not None else (None, None, None)
+        return Batch(images=images, labels=labels, images_b=images_b, index=index, index_b=index_b)
 
     def epoch_length(self) -> int:
         """Images in an epoch: max(|A|, |B|), as the CycleGAN reference counts it."""

@@ -197,7 +197,8 @@ class StreamSource:
         self._decoded = iter(loader)
         self._pending = self._pending[:0]
 
-    def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None]:
+    def next(self, batch_size: int, resolution: int | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+        """The next batch: images, labels (or None) and the items' dataset positions."""
         if self._decoded is None:
             self._start()
         crop_seed = self.position.crop_seed()
@@ -207,7 +208,7 @@ class StreamSource:
         index, flips = self.position.take(batch_size)
         images = finish_batch(images.to(self.device, non_blocking=True), flips, self.crop, crop_seed, resolution)
         labels = self.labels.index_select(0, index) if self.labels is not None else None
-        return images, labels
+        return images, labels, index
 
     def state_dict(self) -> dict[str, Any]:
         return self.position.state_dict()

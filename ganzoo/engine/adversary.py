@@ -4,6 +4,11 @@ Plugins call ``ctx.discriminator_loss(d_fn, real, fake)`` and ``ctx.generator_lo
 with ``d_fn`` a closure over their discriminator (and its labels, if any). Because every plugin goes
 through here, switches such as instance noise, label smoothing, augmentation, R1 or the gradient
 penalty work for all of them, third-party ones included, without code in the plugin.
+
+A discriminator conditioned on an image (pix2pix judges an output *given* its input) passes that
+image as ``condition``: D then sees ``cat([condition, x], dim=1)``, and augmentation moves the two
+together (the same shift, the same cutout), so an augmented pair is still a pair. Penalties (R1, the
+gradient penalty) differentiate with respect to the judged image only.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ DFn = Callable[[Tensor], Tensor]
 
 
 class Adversary:
-    def __init__(self, cfg: TrainConfig, augmenter: Any = None):
+    def __init__(self, cfg: TrainConfig, augmenter: Any = None, total_steps: int | None = None):
         if cfg.loss not in LOSSES:
             raise UserError(f"unknown loss '{cfg.loss}': choose one of {', '.join(LOSSES)}")
         self.cfg = cfg
@@ -39,6 +44,7 @@ class Adversary:
             10.0 if cfg.loss == "wgan-gp" else 0.0
         )
         self.augmenter = augmenter  # DiffAugment/ADA; None when off
+        self.total_steps = total_steps or cfg.steps
         self.d_updates = 0
         self._detach_fakes = True
 
@@ -54,20 +60,24 @@ class Adversary:
     def noise_std(self, step: int) -> float:
         if not self.cfg.instance_noise:
             return 0.0
-        length = self.cfg.instance_noise_steps or self.cfg.steps
+        length = self.cfg.instance_noise_steps or self.total_steps
         return self.cfg.instance_noise * max(0.0, 1.0 - step / max(1, length))
 
-    def present(self, x: Tensor, step: int) -> Tensor:
-        """What D sees of an image: augmented, then with instance noise."""
+    def present(self, x: Tensor, step: int, condition: Tensor | None = None) -> Tensor:
+        """What D sees of an image (joined to its condition): augmented, then with instance noise."""
         if self.augmenter is not None:
-            x = self.augmenter(x)
+            x, condition = self.augmenter.augment(x, condition)
         std = self.noise_std(step)
-        return x + std * torch.randn_like(x) if std > 0 else x
+        if std > 0:
+            x = x + std * torch.randn_like(x)
+        return x if condition is None else torch.cat([condition, x], dim=1)
 
-    def discriminator_loss(self, d_fn: DFn, real: Tensor, fake: Tensor, step: int) -> dict[str, Tensor]:
+    def discriminator_loss(
+        self, d_fn: DFn, real: Tensor, fake: Tensor, step: int, condition: Tensor | None = None
+    ) -> dict[str, Tensor]:
         if self._detach_fakes:
             fake = fake.detach()
-        seen = lambda x: d_fn(self.present(x, step))  # noqa: E731 - penalties must see what D sees
+        seen = lambda x: d_fn(self.present(x, step, condition))  # noqa: E731 - penalties must see what D sees
         real_out, fake_out = seen(real), seen(fake)
         target = 1.0 - self.cfg.label_smoothing
         adv = self.loss.d(real_out, fake_out, target)
@@ -90,8 +100,8 @@ class Adversary:
         terms["loss"] = total
         return terms
 
-    def generator_loss(self, d_fn: DFn, fake: Tensor, step: int) -> Tensor:
-        return self.loss.g(d_fn(self.present(fake, step)))
+    def generator_loss(self, d_fn: DFn, fake: Tensor, step: int, condition: Tensor | None = None) -> Tensor:
+        return self.loss.g(d_fn(self.present(fake, step, condition)))
 
     def state_dict(self) -> dict[str, Any]:
         state = {"d_updates": self.d_updates}
@@ -106,8 +116,8 @@ class Adversary:
 
 
 @dataclass
-class StepContext:
-    """What a phase's loss function gets besides the nets and the batch."""
+class EngineStepContext:
+    """The engine's implementation of ``ganzoo.plugin.StepContext`` (see there)."""
 
     step: int
     images_seen: int
@@ -116,9 +126,11 @@ class StepContext:
     adversary: Adversary
     cache: dict[str, Any] = field(default_factory=dict)  # shared by the phases of one step
 
-    def discriminator_loss(self, d_fn: DFn, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+    def discriminator_loss(
+        self, d_fn: DFn, real: Tensor, fake: Tensor, *, condition: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """Adversarial D loss plus the configured penalties; ``fake`` is detached here."""
-        return self.adversary.discriminator_loss(d_fn, real, fake, self.step)
+        return self.adversary.discriminator_loss(d_fn, real, fake, self.step, condition)
 
-    def generator_loss(self, d_fn: DFn, fake: Tensor) -> Tensor:
-        return self.adversary.generator_loss(d_fn, fake, self.step)
+    def generator_loss(self, d_fn: DFn, fake: Tensor, *, condition: Tensor | None = None) -> Tensor:
+        return self.adversary.generator_loss(d_fn, fake, self.step, condition)

@@ -15,6 +15,10 @@ op). The other ops are the paper's plain tensor ops, because kornia's versions d
 works in HSV, its contrast scales around 0 or the grey mean and clips to [0, 1], its translations are
 continuous and its erasing keeps the box inside the image.
 
+With an image-conditioned discriminator (``condition``), the geometric transforms (translation,
+cutout) move the condition and the judged image as one tensor, so the pair stays aligned; the colour
+transforms change the judged image only, since the condition is an input, not a sample to judge.
+
 ADA (Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data") applies each
 transform to each sample with probability p and steers p with the overfitting heuristic
 r_t = E[sign(D(real))]: every ``interval`` D steps p moves by sign(r_t - target) * batch * interval /
@@ -108,15 +112,16 @@ def _brightness() -> Transform:
     return K.RandomBrightness(brightness=(0.5, 1.5), clip_output=False, same_on_batch=False, p=1.0)
 
 
-def transforms_for(names: tuple[str, ...]) -> list[Transform]:
-    chosen: list[Transform] = []
+def transforms_for(names: tuple[str, ...]) -> list[tuple[Transform, bool]]:
+    """The transforms of a policy, each with whether it is geometric (moves pixels)."""
+    chosen: list[tuple[Transform, bool]] = []
     for name in names:
         if name == "color":
-            chosen += [_brightness(), saturation, contrast]
+            chosen += [(_brightness(), False), (saturation, False), (contrast, False)]
         elif name == "translation":
-            chosen.append(translation)
+            chosen.append((translation, True))
         else:
-            chosen.append(cutout)
+            chosen.append((cutout, True))
     return chosen
 
 
@@ -151,19 +156,30 @@ class Augmenter:
         return self._p
 
     def __call__(self, x: Tensor) -> Tensor:
+        return self.augment(x)[0]
+
+    def augment(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """``x`` (and its ``condition``) augmented; geometric transforms move both alike."""
         if x.dim() != 4:
             raise UserError(
                 "diffaugment and ada_target transform images, but this run's data are points: turn them off"
             )
         if self._p <= 0.0:
-            return x
-        for transform in self.transforms:
-            if self._p >= 1.0:
-                x = transform(x)
+            return x, condition
+        split = condition.shape[1] if condition is not None else 0
+        for transform, geometric in self.transforms:
+            if geometric and condition is not None:
+                both = self._apply(transform, torch.cat([condition, x], dim=1))
+                condition, x = both[:, :split], both[:, split:]
             else:
-                chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < self._p
-                x = torch.where(chosen, transform(x), x)
-        return x
+                x = self._apply(transform, x)
+        return x, condition
+
+    def _apply(self, transform: Transform, x: Tensor) -> Tensor:
+        if self._p >= 1.0:
+            return transform(x)
+        chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < self._p
+        return torch.where(chosen, transform(x), x)
 
     def observe(self, real_logits: Tensor) -> None:
         """Feed D's outputs on real images (every D step); adjusts p every ADA_INTERVAL calls."""

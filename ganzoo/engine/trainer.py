@@ -1,11 +1,16 @@
 """The shared adversarial loop.
 
-One iteration draws one real batch, then runs the plugin's phases in order. For each phase the
-engine enables gradients only for the roles its optimizer updates, runs the plugin's loss function
-under autocast, and does backward, the optimizer and schedule step and the switches that follow a
-step (weight clipping). After the phases, EMA copies of the generators are updated. Progress is
-counted in steps and in images shown; logging, samples and checkpoints happen at step boundaries,
-which is also where Ctrl-C is honoured, so a checkpoint is always a consistent state.
+A ``Trainer`` is built in four named steps, then runs:
+
+1. data: the dataset the spec names, read the way the plugin takes data, as a device-side batch stream;
+2. models: the plugin, its roles on the device (spectral norm, channels-last, compile), EMA copies;
+3. optimization: the adversary (loss and stability switches), phases, optimizers, the first stage;
+4. state: a new run writes its config; a resumed one loads a checkpoint and records what changed.
+
+``fit`` then repeats one step (``train_step``: one real batch, the due phases in order, EMA) and the
+bookkeeping after it (``after_step``: finiteness, logs, samples, checkpoints, the stop vote). Logs,
+samples and checkpoints happen only at step boundaries, which is also where Ctrl-C is honoured, so a
+checkpoint is always a consistent state.
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ import dataclasses
 import math
 import signal
 import threading
-import time
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +28,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganzoo.data.catalog import open_data
+from ganzoo.data.catalog import OpenedData, open_data
 from ganzoo.data.imageset import as_model_input
 from ganzoo.data.sources import BatchStream, center_crop
 from ganzoo.data.streamed import make_source
 from ganzoo.engine import checkpoint as ckpt
-from ganzoo.engine.adversary import Adversary, StepContext
+from ganzoo.engine.adversary import Adversary, EngineStepContext
+from ganzoo.engine.bookkeeping import FiniteGuard, LossLog, NonFiniteLossError
 from ganzoo.engine.distributed import DistInfo, current
 from ganzoo.engine.ema import EMA
+from ganzoo.engine.optimization import Optimization
 from ganzoo.engine.progress import ProgressDisplay
 from ganzoo.engine.rundir import RunDir
 from ganzoo.engine.spec import RunSpec
@@ -40,11 +45,9 @@ from ganzoo.errors import UserError
 from ganzoo.images import save_png
 from ganzoo.plugin import Batch, DataInfo, Phase, Plugin, Stage
 
-RESUMABLE_CHANGES = {"steps", "epochs", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "progress", "device", "workers", "tensorboard"}
+__all__ = ["NonFiniteLossError", "TrainResult", "Trainer", "build_roles", "resolve_device"]
 
-
-class NonFiniteLossError(UserError):
-    pass
+EXAMPLES = 16  # real images handed to the plugin once (previews, galleries)
 
 
 @dataclass
@@ -59,20 +62,15 @@ class TrainResult:
 def resolve_device(name: str, dist: DistInfo) -> torch.device:
     if name == "auto":
         return torch.device(f"cuda:{dist.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device={name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"device={name!r} is not supported: use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError("device=cuda was asked for but no CUDA GPU is visible: use device=auto or device=cpu")
     return device
-
-
-def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    if device.type != "cuda" or amp == "off":
-        return None
-    if amp == "fp16":
-        return torch.float16
-    if amp == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
 
 
 def apply_spectral_norm(module: nn.Module) -> None:
@@ -91,92 +89,125 @@ def build_roles(plugin: Plugin, cfg) -> dict[str, nn.Module]:
     return nets
 
 
-class Trainer:
-    """Builds everything a run needs from a ``RunSpec`` and runs the loop."""
+def check_data_fits(plugin_cls: type[Plugin], plugin: str, info: DataInfo, dataset: str) -> None:
+    accepts = plugin_cls.accepts
+    if info.kind not in accepts.kinds:
+        hints = {
+            "vectors": "use a plugin that accepts points (e.g. the example package ganzoo-vanilla-gan) or an image dataset",
+            "unpaired": "use an image-to-image plugin such as cyclegan",
+            "paired": "use a paired image-to-image plugin such as pix2pix",
+        }
+        hint = hints.get(info.kind, "use a dataset of the kind it takes")
+        raise UserError(f"{dataset} is {info.kind} data, which plugin '{plugin}' does not take "
+                        f"(it takes {accepts.describe()}): {hint}")
+    if accepts.labels and not info.num_classes:
+        raise UserError(
+            f"plugin '{plugin}' needs labelled data but {dataset} has no labels: "
+            "use class subfolders, digits, or a labelled torchvision dataset"
+        )
 
-    def __init__(self, spec: RunSpec, run_dir: Path, resume: bool = False):
+
+class Trainer:
+    """Builds everything a run needs from a ``RunSpec`` and runs the loop.
+
+    ``resume_from`` is a checkpoint of the run in ``run_dir``; ``spec`` may differ from the run's
+    recorded one only in settings that are safe to change mid-run (see ``api.train``).
+    """
+
+    def __init__(self, spec: RunSpec, run_dir: Path, resume_from: Path | None = None):
         self.spec, self.cfg = spec, spec.train
         self.run = RunDir(Path(run_dir))
         self.dist = current()
         self.device = resolve_device(self.cfg.device, self.dist)
-        self.amp_dtype = resolve_amp(self.cfg.amp, self.device)
-        # Checking losses reads them on the host: free on the CPU, a wait for the GPU on CUDA (see _check_finite).
-        self.check_finite_every_step = self.device.type != "cuda"
-        self.plugin_cls = spec.plugin_cls
-        torch.manual_seed(self.cfg.seed)  # the same initial weights on every rank
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = self.cfg.cudnn_benchmark
-
-        data = open_data(spec.data, self.plugin_cls.data_kind, seed=self.cfg.seed)
-        if self.plugin_cls.needs_labels and data.a.labels is None:
-            raise UserError(
-                f"plugin '{spec.plugin}' needs labelled data but {spec.data.dataset} has no labels: "
-                "use class subfolders, digits, or a labelled torchvision dataset"
-            )
-        if data.info.kind == "vectors" and not self.plugin_cls.accepts_vectors:
-            raise UserError(
-                f"{spec.data.dataset} holds {data.info.channels}-D points, which plugin '{spec.plugin}' "
-                "cannot model: use a plugin that accepts points (e.g. the example package "
-                "ganzoo-vanilla-gan) or an image dataset"
-            )
-        self.data_info: DataInfo = dataclasses.replace(
-            data.info, batch_size=self.cfg.batch_size * self.dist.world_size
-        )
-        crop = spec.data.size if spec.data.load_size else None
-        source = lambda s, seed: make_source(  # noqa: E731
-            s, self.device, seed, self.cfg.hflip, self.dist.rank, self.dist.world_size, crop, self.cfg.workers,
-            self.cfg.batch_size,
-        )
-        self.stream = BatchStream(
-            source(data.a, self.cfg.seed), source(data.b, self.cfg.seed + 1) if data.b is not None else None
-        )
-        if self.cfg.epochs is not None:  # an epoch is max(|A|, |B|) images, as CycleGAN's reference counts it
-            per_step = self.cfg.batch_size * self.dist.world_size
-            self.cfg.steps = max(1, math.ceil(self.cfg.epochs * self.stream.epoch_length() / per_step))
-        self.plugin: Plugin = self.plugin_cls(spec.model, self.data_info)
-        self.nets = self._build_nets()
-        self.ema = {
-            role: EMA(self.nets[role], self.cfg.ema_half_life, self.cfg.ema_rampup)
-            for role in self.plugin_cls.generators
-            if self.cfg.ema_half_life > 0
-        }
+        torch.manual_seed(self.cfg.seed)  # the same initial weights on every rank
+        opened = self._build_data()
+        self._build_models()
         if self.dist.world_size > 1:  # each rank draws its own noise from here on
             torch.manual_seed(self.cfg.seed + 1_000_003 * self.dist.rank)
-        self.adversary = Adversary(self.cfg, self._make_augmenter())
+        self._build_optimization()
+        self.examples = self._examples(opened)
+        self.guard = FiniteGuard(self.device, self.dist, self._last_checkpoint)
+        self._stop_requested = False
+        self.tensorboard = self._open_tensorboard()
+        if resume_from is not None:
+            self._restore(ckpt.load(self.dist.from_main(resume_from)))
+            if self.dist.is_main:
+                self.run.write_config(spec.to_dict(self.data_info))  # records settings changed on resume
+        else:
+            self.plugin.on_train_start(self.examples)
+            if self.dist.is_main:
+                self.run.write_config(spec.to_dict(self.data_info))
+
+    # -- 1. data ----------------------------------------------------------------------------------
+    def _build_data(self) -> OpenedData:
+        cfg, dist = self.cfg, self.dist
+        self.plugin_cls = self.spec.plugin_cls
+        opened = open_data(self.spec.data, self.plugin_cls.accepts, seed=cfg.seed)
+        check_data_fits(self.plugin_cls, self.spec.plugin, opened.info, self.spec.data.dataset)
+        self.data_info: DataInfo = dataclasses.replace(opened.info, batch_size=cfg.batch_size * dist.world_size)
+        crop = self.spec.data.size if self.spec.data.load_size else None
+
+        def source(images, seed):
+            return make_source(images, self.device, seed, cfg.hflip, dist.rank, dist.world_size, crop,
+                               cfg.workers, cfg.batch_size)
+
+        b = source(opened.b, cfg.seed + 1) if opened.b is not None else None
+        self.stream = BatchStream(source(opened.a, cfg.seed), b)
+        self.total_steps = cfg.steps
+        if cfg.epochs is not None:  # an epoch is max(|A|, |B|) images, as CycleGAN's reference counts it
+            self.total_steps = max(1, math.ceil(cfg.epochs * self.stream.epoch_length() / self.images_per_step()))
+        return opened
+
+    def images_per_step(self, stage: Stage | None = None) -> int:
+        """Real images one step shows, over all processes."""
+        per_rank = (stage.batch_size if stage is not None else None) or self.cfg.batch_size
+        return per_rank * self.dist.world_size
+
+    def _examples(self, opened: OpenedData) -> Batch:
+        """A fixed batch of real images from the run seed: the same on resume."""
+        g = torch.Generator().manual_seed(self.cfg.seed)
+        count = min(EXAMPLES, len(opened.a))
+        size = self.data_info.size
+        pick = lambda s: center_crop(s.images[torch.randperm(len(s), generator=g)[:count]], size)  # noqa: E731
+        return Batch(
+            images=as_model_input(pick(opened.a)).to(self.device),
+            labels=opened.a.labels[:count].to(self.device) if opened.a.labels is not None else None,
+            images_b=as_model_input(pick(opened.b)).to(self.device) if opened.b is not None else None,
+        )
+
+    # -- 2. models --------------------------------------------------------------------------------
+    def _build_models(self) -> None:
+        cfg = self.cfg
+        self.plugin: Plugin = self.plugin_cls(self.spec.model, self.data_info)
+        self.nets = build_roles(self.plugin, cfg)
+        for role, module in self.nets.items():
+            module.to(self.device)
+            if self.device.type == "cuda" and cfg.channels_last:
+                module.to(memory_format=torch.channels_last)
+            if self.dist.world_size > 1 and cfg.sync_batchnorm:
+                if self.device.type != "cuda":
+                    raise UserError("sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernel): set sync_batchnorm=false")
+                self.nets[role] = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+            if cfg.compile:
+                # In place: state_dict keys stay plain, and EMA's deep copies drop the compiled forward.
+                self.nets[role].compile()
+        self.ema = {
+            role: EMA(self.nets[role], cfg.ema_half_life, cfg.ema_rampup)
+            for role in self.plugin_cls.generators
+            if cfg.ema_half_life > 0 and role in self.nets
+        }
+
+    # -- 3. optimization --------------------------------------------------------------------------
+    def _build_optimization(self) -> None:
+        self.adversary = Adversary(self.cfg, self._make_augmenter(), self.total_steps)
         self.phases: list[Phase] = self.plugin.phases()
         self.step, self.images_seen = 0, 0
         self.stage: Stage = self.plugin.stage(0)
-        self._build_optimizers()
-        self.preview_inputs = self._make_preview_inputs(data)
-        self._stop_requested = False
-        self.tensorboard = self._open_tensorboard()
-        if resume:
-            self._restore(ckpt.load(self.dist.from_main(ckpt.latest(self.run.checkpoints))))
-        elif self.dist.is_main:
-            self.run.write_config(spec.to_dict(self.data_info))
-
-    # -- construction -------------------------------------------------------------------------
-    def _build_nets(self) -> dict[str, nn.Module]:
-        nets = build_roles(self.plugin, self.cfg)
-        for role, module in nets.items():
-            module.to(self.device)
-            if self.device.type == "cuda" and self.cfg.channels_last:
-                module.to(memory_format=torch.channels_last)
-            if self.dist.world_size > 1 and self.cfg.sync_batchnorm:
-                if self.device.type != "cuda":
-                    raise UserError("sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernel): set sync_batchnorm=false")
-                nets[role] = nn.SyncBatchNorm.convert_sync_batchnorm(module)
-            if self.cfg.compile:
-                # In place: state_dict keys stay plain, and EMA's deep copies drop the compiled forward.
-                nets[role].compile()
-        return nets
-
-    def _open_tensorboard(self):
-        if not self.cfg.tensorboard:
-            return None
-        from ganzoo.engine.tensorboard import open_logger
-
-        return open_logger(self.run.path / "tensorboard", self.dist.is_main)
+        self.optim = Optimization(self.cfg, self.nets, self.phases, self.device, self.dist,
+                                  self.plugin_cls.ddp_find_unused_parameters)
+        self.optim.build(self.plugin.optimizers())
 
     def _make_augmenter(self):
         if not (self.cfg.diffaugment or self.cfg.ada_target):
@@ -185,124 +216,63 @@ class Trainer:
 
         return Augmenter(self.cfg.diffaugment, self.cfg.ada_target, self.cfg.ada_kimg, self.cfg.batch_size)
 
-    def _trained_roles(self) -> set[str]:
-        return {role for spec in self.optimizer_specs.values() for role in spec.roles}
+    def _open_tensorboard(self):
+        if not self.cfg.tensorboard:
+            return None
+        from ganzoo.engine.tensorboard import open_logger
 
-    def _build_optimizers(self) -> None:
-        """(Re)build optimizers, schedules and DDP wrappers; called again when the stage changes."""
-        self.optimizer_specs = self.plugin.optimizers()
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
-        kinds = {phase.optimizer: phase.kind for phase in self.phases}
-        for name, spec in self.optimizer_specs.items():
-            missing = [r for r in spec.roles if r not in self.nets]
-            if missing:
-                raise ValueError(f"optimizer '{name}' names unknown roles {missing}")
-            lr = {"generator": self.cfg.g_lr, "discriminator": self.cfg.d_lr}.get(kinds.get(name)) or spec.lr
-            params = [p for role in spec.roles for p in self.nets[role].parameters()]
-            # On CUDA the fused kernel updates every tensor in one launch instead of several per tensor.
-            # (Not on the CPU: there it rounds differently from the default Adam that plain loops use.)
-            fused = all(p.device.type == "cuda" and p.is_floating_point() for p in params)
-            self.optimizers[name] = torch.optim.Adam(
-                params, lr=lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay, fused=fused or None
-            )
-            if spec.lr_lambda is not None:
-                self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(self.optimizers[name], spec.lr_lambda)
-        if not hasattr(self, "scalers"):
-            fp16 = self.amp_dtype is torch.float16
-            self.scalers = {name: torch.amp.GradScaler("cuda", enabled=fp16) for name in self.optimizer_specs}
-        self.wrapped = self.dist.wrap(
-            {role: self.nets[role] for role in self._trained_roles()}, self.device,
-            find_unused=getattr(self.plugin_cls, "ddp_find_unused_parameters", False),
-        )
+        return open_logger(self.run.path / "tensorboard", self.dist.is_main)
 
-    def _make_preview_inputs(self, data) -> Any:
-        g = torch.Generator().manual_seed(self.cfg.seed)
-        count = min(16, len(data.a))
-        size = self.data_info.size
-        pick = lambda s: center_crop(s.images[torch.randperm(len(s), generator=g)[:count]], size)  # noqa: E731
-        sample = Batch(
-            images=as_model_input(pick(data.a)).to(self.device),
-            labels=data.a.labels[:count].to(self.device) if data.a.labels is not None else None,
-            images_b=as_model_input(pick(data.b)).to(self.device) if data.b is not None else None,
-        )
-        return self.plugin.preview_inputs(g, sample)
-
-    # -- the loop -----------------------------------------------------------------------------
-    def nets_for(self, phase: Phase) -> dict[str, nn.Module]:
-        roles = set(self.optimizer_specs[phase.optimizer].roles)
-        for role, module in self.nets.items():
-            module.requires_grad_(role in roles)
-        return {role: (self.wrapped[role] if role in roles else module) for role, module in self.nets.items()}
-
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
-    def _due(self, phase: Phase) -> bool:
+    # -- one step ---------------------------------------------------------------------------------
+    def due(self, phase: Phase) -> bool:
         every = phase.every * (self.cfg.d_steps if phase.kind == "generator" else 1)
         return self.step % every == 0
 
-    def run_phase(self, phase: Phase, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        nets = self.nets_for(phase)
-        if phase.kind == "generator" and self.cfg.unrolled_steps > 0:
-            nets = {**nets, **self._unrolled_discriminators(batch, ctx)}
-        with self._autocast():
-            terms = phase.loss(nets, batch, ctx)
-        loss = terms["loss"]
-        optimizer, scaler = self.optimizers[phase.optimizer], self.scalers[phase.optimizer]
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if phase.optimizer in self.schedulers:
-            self.schedulers[phase.optimizer].step()
-        if phase.kind == "discriminator" and self.cfg.clip_weights:
-            with torch.no_grad():
-                for group in optimizer.param_groups:
-                    torch._foreach_clamp_min_(group["params"], -self.cfg.clip_weights)
-                    torch._foreach_clamp_max_(group["params"], self.cfg.clip_weights)
-        return terms
-
-    def _unrolled_discriminators(self, batch: Batch, ctx: StepContext) -> dict[str, nn.Module]:
-        """Unrolled GAN: D roles after K simulated, differentiable D updates (see engine/unrolled.py)."""
-        from ganzoo.engine.unrolled import unrolled_discriminators
-
-        d_phases = [
-            (p, self.optimizers[p.optimizer], self.optimizer_specs[p.optimizer].roles)
-            for p in self.phases
-            if p.kind == "discriminator"
-        ]
-        return unrolled_discriminators(
-            self.nets, d_phases, self.cfg.unrolled_steps, batch, ctx, self.cfg.clip_weights, self._autocast
-        )
-
     def train_step(self) -> dict[str, torch.Tensor]:
+        """One real batch, the due phases in order, EMA; returns every phase's terms (on the device)."""
         stage = self.plugin.stage(self.images_seen)
-        key_changed = stage.key != self.stage.key
-        self.stage = stage  # every step: its info (e.g. a fade-in alpha) moves within one key
-        if key_changed:
-            self._build_optimizers()
-        batch_size = stage.batch_size or self.cfg.batch_size
-        batch = self.stream.next(batch_size, stage.resolution)
+        if stage.key != self.stage.key:
+            self.optim.build(self.plugin.optimizers())
+        self.stage = stage  # every step: fields such as a fade-in alpha move within one key
+        batch = self.stream.next(stage.batch_size or self.cfg.batch_size, stage.resolution)
         if self.device.type == "cuda" and self.cfg.channels_last:
             batch.images = batch.images.contiguous(memory_format=torch.channels_last)
-        ctx = StepContext(self.step, self.images_seen, self.device, stage, self.adversary)
+        ctx = EngineStepContext(self.step, self.images_seen, self.device, stage, self.adversary)
         logged: dict[str, torch.Tensor] = {}
         for phase in self.phases:
-            if not self._due(phase):
-                continue
-            terms = self.run_phase(phase, batch, ctx)
-            for key, value in terms.items():
-                logged[f"{phase.name}/{key}"] = value.detach()
-        shown = batch_size * self.dist.world_size
+            if self.due(phase):
+                for key, value in self.run_phase(phase, batch, ctx).items():
+                    logged[f"{phase.name}/{key}"] = value.detach()
+        shown = self.images_per_step(stage)
         self.images_seen += shown
         for role, ema in self.ema.items():
             ema.update(self.nets[role], shown, self.images_seen)
         self.step += 1
         return logged
 
+    def run_phase(self, phase: Phase, batch: Batch, ctx: EngineStepContext) -> dict[str, torch.Tensor]:
+        nets = self.optim.nets_for(phase)
+        if phase.kind == "generator" and self.cfg.unrolled_steps > 0:
+            nets = {**nets, **self._unrolled_discriminators(batch, ctx)}
+        with self.optim.autocast():
+            terms = phase.loss(nets, batch, ctx)
+        self.optim.step(phase, terms["loss"])
+        return terms
+
+    def _unrolled_discriminators(self, batch: Batch, ctx: EngineStepContext) -> dict[str, nn.Module]:
+        """Unrolled GAN: D roles after K simulated, differentiable D updates (see engine/unrolled.py)."""
+        from ganzoo.engine.unrolled import unrolled_discriminators
+
+        d_phases = [
+            (p, self.optim.optimizers[p.optimizer], self.optim.specs[p.optimizer].roles)
+            for p in self.phases
+            if p.kind == "discriminator"
+        ]
+        return unrolled_discriminators(
+            self.nets, d_phases, self.cfg.unrolled_steps, batch, ctx, self.cfg.clip_weights, self.optim.autocast
+        )
+
+    # -- the loop ---------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         result = self._fit()
         if self.dist.is_main:
@@ -310,89 +280,55 @@ class Trainer:
         return result
 
     def _fit(self) -> TrainResult:
-        total = self.cfg.steps
-        if self.step >= total:
-            return TrainResult(self.run.path, self.step, self.images_seen, False, self._last_ckpt())
-        sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
-        count, interval_start, interval_images = 0, time.perf_counter(), 0
-        unchecked: list[tuple[int, dict[str, torch.Tensor]]] = []  # (step, losses) not yet checked finite
-        display = ProgressDisplay(total, self.step, enabled=self.cfg.progress and self.dist.is_main)
-        with display, self._sigint_guard(), self.tensorboard or contextlib.nullcontext():
-            while self.step < total:
-                logged = self.train_step()
-                count += 1
-                interval_images += (self.stage.batch_size or self.cfg.batch_size) * self.dist.world_size
-                unchecked.append((self.step, logged))
-                for key, value in logged.items():
-                    sums[key] += value.float()
-                due_log = self.step % self.cfg.log_every == 0 or self.step == total
-                due_sample = self.step % self.cfg.sample_every == 0 or self.step == total
-                due_checkpoint = self.step % self.cfg.checkpoint_every == 0 or self.step == total
-                if self.check_finite_every_step or due_log or due_sample or due_checkpoint:
-                    self._check_finite(unchecked)  # before anything is logged or written
-                if due_log:
-                    elapsed = time.perf_counter() - interval_start
-                    record = {k: round(float(v) / count, 6) for k, v in self.dist.average(sums).items()}
-                    record.update(self._stage_record())
-                    record.update(step=self.step, images_seen=self.images_seen,
-                                  images_per_sec=round(interval_images / max(elapsed, 1e-9), 2), time=time.time())
-                    if self.dist.is_main:
-                        self.run.append_stats(record)
-                        if self.tensorboard is not None:
-                            self.tensorboard.log_stats(record)
-                    display.update(self.step, record)
-                    sums.clear()
-                    count, interval_start, interval_images = 0, time.perf_counter(), 0
-                else:
-                    display.advance(self.step)
-                if due_sample:
-                    self.write_samples()
-                if due_checkpoint:
-                    self.save_checkpoint()
-                # Several ranks agree through an all-reduce, a wait for every GPU: once per log interval.
-                may_stop = self.dist.world_size == 1 or due_log
-                if may_stop and self.dist.any_rank(self._stop_requested, self.device):  # all ranks stop at one step
-                    self._check_finite(unchecked)
-                    self.save_checkpoint()
-                    return TrainResult(self.run.path, self.step, self.images_seen, True, self._last_ckpt())
-        return TrainResult(self.run.path, self.step, self.images_seen, False, self._last_ckpt())
+        if self.step >= self.total_steps:
+            return self._result(interrupted=False)
+        self.losses = LossLog(self.device, self.dist)
+        self.display = ProgressDisplay(self.total_steps, self.step, enabled=self.cfg.progress and self.dist.is_main)
+        with self.display, self._sigint_guard(), self.tensorboard or contextlib.nullcontext():
+            while self.step < self.total_steps:
+                if self.after_step(self.train_step()):
+                    return self._result(interrupted=True)
+        return self._result(interrupted=False)
 
-    def _stage_record(self) -> dict[str, float]:
-        return {f"stage/{k}": v for k, v in self.stage.info.items()}
+    def after_step(self, terms: Mapping[str, torch.Tensor]) -> bool:
+        """Bookkeeping after a step: check, log, sample, checkpoint; True when asked to stop."""
+        cfg, step = self.cfg, self.step
+        self.losses.add(terms, self.images_per_step(self.stage))
+        self.guard.add(step, terms)
+        last = step == self.total_steps
+        due_log = step % cfg.log_every == 0 or last
+        due_sample = step % cfg.sample_every == 0 or last
+        due_checkpoint = step % cfg.checkpoint_every == 0 or last
+        if self.guard.every_step or due_log or due_sample or due_checkpoint:
+            self.guard.check()  # before anything is logged or written
+        if due_log:
+            self.write_log()
+        else:
+            self.display.advance(step)
+        if due_sample:
+            self.write_samples()
+        if due_checkpoint:
+            self.save_checkpoint()
+        # Several ranks agree through an all-reduce, a wait for every GPU: once per log interval.
+        may_stop = self.dist.world_size == 1 or due_log
+        if may_stop and self.dist.any_rank(self._stop_requested, self.device):  # all ranks stop at one step
+            self.guard.check()
+            if not due_checkpoint:
+                self.save_checkpoint()
+            return True
+        return False
 
-    def _check_finite(self, unchecked: list[tuple[int, dict[str, torch.Tensor]]]) -> None:
-        """Stop at the first step whose losses are NaN or infinite; one device sync for all of them.
+    def write_log(self) -> None:
+        record = self.losses.record(**{f"stage/{k}": v for k, v in self.stage.info().items()})
+        record = {"step": self.step, "images_seen": self.images_seen, **record}
+        if self.dist.is_main:
+            self.run.append_stats(record)
+            if self.tensorboard is not None:
+                self.tensorboard.log_stats(record)
+        self.display.update(self.step, record)
 
-        On the CPU this runs every step. On CUDA reading a loss waits for the GPU to finish it, so
-        the losses wait on the device until the next log, sample or checkpoint, which therefore
-        never records a non-finite state; the error still names the first bad step.
-        """
-        if not unchecked:
-            return
-        totals = torch.stack([
-            sum((v.float() for k, v in logged.items() if k.endswith("/loss")), torch.zeros((), device=self.device))
-            for _, logged in unchecked
-        ])
-        finite = torch.isfinite(totals)
-        bad_here = not bool(finite.all())
-        # Every rank stops together: a rank that stopped alone would leave the others waiting.
-        if self.dist.any_rank(bad_here, self.device):
-            if bad_here:
-                step, logged = unchecked[int((~finite).nonzero()[0])]
-                self._fail_non_finite(logged, step)
-            self._fail_non_finite({}, unchecked[-1][0], in_another_process=True)
-        unchecked.clear()
-
-    def _fail_non_finite(self, logged: Mapping[str, torch.Tensor], step: int, in_another_process: bool = False) -> None:
-        bad = [k for k, v in logged.items() if not bool(torch.isfinite(v).all())]
-        what = "a loss of another process" if in_another_process else ", ".join(bad)
-        when = f"by step {step}" if in_another_process else f"at step {step}"
-        last = self._last_ckpt()
-        where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-        raise NonFiniteLossError(
-            f"training stopped: {what} became NaN or infinite {when}; {where}. "
-            "Lower the learning rate or change the loss, then resume"
-        )
+    def _result(self, interrupted: bool) -> TrainResult:
+        return TrainResult(self.run.path, self.step, self.images_seen, interrupted, self._last_checkpoint())
 
     @contextlib.contextmanager
     def _sigint_guard(self) -> Iterator[None]:
@@ -411,7 +347,7 @@ class Trainer:
         finally:
             signal.signal(signal.SIGINT, previous)
 
-    # -- inference views ------------------------------------------------------------------------
+    # -- samples ----------------------------------------------------------------------------------
     def inference_nets(self) -> dict[str, nn.Module]:
         """EMA generators where kept; other roles as trained."""
         return {role: (self.ema[role].module if role in self.ema else module) for role, module in self.nets.items()}
@@ -425,7 +361,8 @@ class Trainer:
         for m in nets.values():
             m.eval()
         try:
-            image = self.plugin.preview(nets, self.preview_inputs, self.images_seen)
+            generator = torch.Generator().manual_seed(self.cfg.seed)
+            image = self.plugin.preview(nets, examples=self.examples, stage=self.stage, generator=generator)
         finally:
             for role, m in nets.items():
                 m.train(modes[role])
@@ -433,8 +370,8 @@ class Trainer:
             self.tensorboard.log_image("samples", image, self.step)
         return save_png(image, self.run.samples / f"step-{self.step:08d}.png")
 
-    # -- checkpoints ----------------------------------------------------------------------------
-    def _last_ckpt(self) -> Path | None:
+    # -- checkpoints ------------------------------------------------------------------------------
+    def _last_checkpoint(self) -> Path | None:
         found = ckpt.list_checkpoints(self.run.checkpoints)
         return found[-1] if found else None
 
@@ -447,6 +384,7 @@ class Trainer:
         return {
             "format": 1,
             "plugin": self.spec.plugin,
+            "plugin_provider": self.spec.record.package,
             "plugin_version": self.plugin_cls.version,
             "config": self.spec.to_dict(self.data_info),
             "step": self.step,
@@ -454,9 +392,7 @@ class Trainer:
             "stage_key": self.stage.key,
             "nets": {role: m.state_dict() for role, m in self.nets.items()},
             "ema": {role: e.state_dict() for role, e in self.ema.items()},
-            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
-            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
-            "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
+            **self.optim.state_dict(),
             "adversary": self.adversary.state_dict(),
             "data": self.stream.state_dict(),
             "plugin_state": self.plugin.state_dict(),
@@ -481,13 +417,8 @@ class Trainer:
         for role, ema in self.ema.items():
             ema.load_state_dict(state["ema"][role])
         self.stage = self.plugin.stage(self.images_seen)
-        self._build_optimizers()
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        for name, sched in self.schedulers.items():
-            sched.load_state_dict(state["schedulers"][name])
-        for name, scaler in self.scalers.items():
-            scaler.load_state_dict(state["scalers"][name])
+        self.optim.build(self.plugin.optimizers())
+        self.optim.load_state_dict(state)
         # A checkpoint written by the step that crossed into a new stage holds the old stage's
         # optimizer state: keep the old key so the next step rebuilds, as the straight run does.
         self.stage = dataclasses.replace(self.stage, key=state.get("stage_key", self.stage.key))
@@ -504,13 +435,3 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
-
-
-def check_resume_overrides(saved: RunSpec, requested: dict[str, Any]) -> None:
-    changed = [k.rpartition(".")[2] for k, v in requested.items() if v is not None]
-    frozen = sorted(set(changed) - RESUMABLE_CHANGES)
-    if frozen:
-        raise UserError(
-            f"cannot change {', '.join(frozen)} when resuming: a resumed run keeps its config "
-            f"(only {', '.join(sorted(RESUMABLE_CHANGES))} may change); start a new run instead"
-        )

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ganzoo.engine.adversary import StepContext
+from ganzoo.engine.adversary import EngineStepContext
 from ganzoo.plugin import Batch, Phase
 
 
@@ -61,7 +61,7 @@ def unrolled_discriminators(
     d_phases: list[tuple[Phase, torch.optim.Optimizer, tuple[str, ...]]],
     steps: int,
     batch: Batch,
-    ctx: StepContext,
+    ctx: EngineStepContext,
     clip_weights: float,
     autocast: Callable[[], Any],
 ) -> dict[str, nn.Module]:

@@ -29,6 +29,7 @@ from ganzoo.data.imageset import ImageSet, uint8_to_float
 from ganzoo.data.options import DataConfig
 from ganzoo.data.sources import center_crop
 from ganzoo.errors import UserError
+from ganzoo.plugin import Accepts
 
 METRICS_FILE = "metrics.json"
 # Command-line names -> ganzoo.metrics.evaluate names; the long names are accepted too.
@@ -102,7 +103,7 @@ def run_subject(
     loaded = load_run(run, checkpoint, device=device)
     spec, plugin = loaded.spec, loaded.plugin
     if data is None:
-        opened = open_data(spec.data, type(plugin).data_kind, seed=spec.train.seed)
+        opened = open_data(spec.data, type(plugin).accepts, seed=spec.train.seed)
         # Unpaired translators sample domain B (A->B translations), so B is their reference.
         if opened.b is not None:
             reference, dataset = opened.b, f"{spec.data.dataset} (domain B)"
@@ -110,7 +111,7 @@ def run_subject(
             reference, dataset = opened.a, spec.data.dataset
     else:
         other = dataclasses.replace(spec.data, dataset=data, dataset_b=None, load_size=None)
-        reference, dataset = open_data(other, "images", seed=spec.train.seed).a, data
+        reference, dataset = open_data(other, Accepts("images"), seed=spec.train.seed).a, data
 
     def sample(n: int, generator: torch.Generator) -> torch.Tensor:
         images = loaded.sample(n, seed_from(generator))
@@ -146,7 +147,7 @@ def model_subject(model: Path, data: str | None, real_limit: int = DEFAULT_REAL_
     meta = session.metadata
     if meta.task != "generate" or meta.height is None:
         raise UserError(f"{model.name} is a {meta.task} model: eval scores generators; evaluate its run folder instead")
-    opened = open_data(DataConfig(dataset=data, size=meta.height, channels=meta.channels), "images")
+    opened = open_data(DataConfig(dataset=data, size=meta.height, channels=meta.channels), Accepts("images"))
 
     def sample(n: int, generator: torch.Generator) -> torch.Tensor:
         images = torch.from_numpy(session.generate(n, seed=seed_from(generator)))

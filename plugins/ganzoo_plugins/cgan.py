@@ -23,7 +23,7 @@ Networks otherwise follow the DCGAN rules (see ``ganzoo_plugins.dcgan``), whose 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,29 +31,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganzoo.config import setting
 from ganzoo.errors import UserError
-from ganzoo.plugin import Batch, ExportSpec, OptimizerSpec, Phase, Plugin, gaussian_latents
+from ganzoo.plugin import Accepts, Batch, ExportSpec, LatentGAN
 from ganzoo_plugins.dcgan import Discriminator, Generator, blocks_for, dcgan_init
-
-PREVIEW_COLUMNS = 8
-PREVIEW_MAX_ROWS = 16  # datasets with many classes preview an evenly spaced subset
-NAMES_SHOWN_IN_ERRORS = 20
 
 
 @dataclass
 class CGANConfig:
-    latent_dim: int = 100
-    ngf: int = 64  # G's width at the last hidden layer; doubles per block towards z
-    ndf: int = 64  # D's width at the first layer; doubles per block
+    latent_dim: int = setting(100, ge=1)
+    ngf: int = setting(64, ge=1)  # G's width at the last hidden layer; doubles per block towards z
+    ndf: int = setting(64, ge=1)  # D's width at the first layer; doubles per block
     conditioning: Literal["projection", "concat", "acgan"] = "projection"  # how D uses the label
     generator_conditioning: Literal["concat", "batchnorm", "both"] = "concat"  # how G uses it
-    embed_dim: int = 32  # label embedding size of the concatenation forms
-    aux_weight: float | None = None  # auxiliary class head's loss weight; None: 1, or 0 for concat
+    embed_dim: int = setting(32, ge=1)  # label embedding size of the concatenation forms
+    aux_weight: float | None = setting(None, ge=0)  # auxiliary class head's loss weight; None: 1, or 0 for concat
     aux_fakes: bool = False  # D's class head also learns from fakes (the ACGAN paper; slower here, see docs)
-    diversity_weight: float = 0.1  # mode-seeking term against one image per class (0: off)
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    diversity_weight: float = setting(0.1, ge=0)  # mode-seeking term against one image per class (0: off)
+    lr: float = setting(2e-4, gt=0)
+    beta1: float = setting(0.5, ge=0, lt=1)
+    beta2: float = setting(0.999, ge=0, lt=1)
 
 
 # -- generators: (z, y) -> image ---------------------------------------------------------------
@@ -181,12 +178,12 @@ def diversity_ratio(fake: Tensor, z: Tensor) -> Tensor:
     return image_distance / (z[:half] - z[half : 2 * half]).abs().mean()
 
 
-class ConditionalGAN(Plugin):
+class ConditionalGAN(LatentGAN):
     name = "cgan"
     description = "Conditional GAN (Mirza & Osindero 2014): class-conditional generation, projection D by default"
     version = "1.0.0"
     Config = CGANConfig
-    needs_labels = True
+    accepts = Accepts("images", labels=True)
     presets: Mapping[str, Mapping[str, Any]] = {
         # Tuned on the built-in digits for a few CPU minutes (see docs/benchmarks.md).
         "digits": {
@@ -199,13 +196,6 @@ class ConditionalGAN(Plugin):
 
     def __init__(self, config: CGANConfig, data):
         super().__init__(config, data)
-        if data.num_classes < 1:
-            raise UserError("cgan needs labelled data: use digits, class subfolders, or a labelled torchvision dataset")
-        if config.embed_dim < 1:
-            raise UserError(f"embed_dim must be at least 1, got {config.embed_dim}")
-        for key in ("aux_weight", "diversity_weight"):
-            if (getattr(config, key) or 0) < 0:
-                raise UserError(f"{key} must not be negative, got {getattr(config, key)}")
         if config.conditioning == "acgan" and config.aux_weight == 0:
             raise UserError("conditioning=acgan needs aux_weight > 0: its classifier is how G learns the label")
         if config.conditioning == "concat" and config.aux_weight:
@@ -218,13 +208,9 @@ class ConditionalGAN(Plugin):
             return 0.0 if self.config.conditioning == "concat" else 1.0
         return self.config.aux_weight
 
-    @property
-    def num_classes(self) -> int:
-        return self.data.num_classes
-
-    # -- networks and optimizers ---------------------------------------------------------------
+    # -- networks ------------------------------------------------------------------------------
     def build(self) -> dict[str, nn.Module]:
-        c, d, k = self.config, self.data, self.num_classes
+        c, d, k = self.config, self.data, self.data.num_classes
         form = c.generator_conditioning
         if form in ("batchnorm", "both"):
             g = ConditionalBatchNormGenerator(c.latent_dim, d.channels, d.size, c.ngf, k, c.embed_dim if form == "both" else 0)
@@ -237,24 +223,11 @@ class ConditionalGAN(Plugin):
         }
         return {"G": g, "D": discriminators[c.conditioning]()}
 
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        betas = (self.config.beta1, self.config.beta2)
-        return {"G": OptimizerSpec(("G",), self.config.lr, betas), "D": OptimizerSpec(("D",), self.config.lr, betas)}
-
-    # -- training: fakes are drawn for the real batch's labels, so one d_fn serves both ----------
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("D", "D", self.discriminator_loss, "discriminator"),
-            Phase("G", "G", self.generator_loss, "generator"),
-        ]
-
-    def latents(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
-        return gaussian_latents(n, self.config.latent_dim, device, generator)
-
+    # -- losses: fakes are drawn for the real batch's labels, so one D closure serves both ---------
     def discriminator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
         y = batch.labels
-        fake = nets["G"](self.latents(len(batch), ctx.device), y)
-        terms = ctx.discriminator_loss(lambda x: nets["D"](x, y), batch.images, fake)
+        fake = self.fake(nets, batch, ctx)
+        terms = ctx.discriminator_loss(self.discriminator(nets, y, ctx.stage), batch.images, fake)
         if self.aux_weight:
             shown = torch.cat([batch.images, fake.detach()]) if self.config.aux_fakes else batch.images
             logits = nets["D"](shown, None, class_logits=True)
@@ -265,8 +238,8 @@ class ConditionalGAN(Plugin):
     def generator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
         y = paired_labels(batch.labels) if self.config.diversity_weight else batch.labels
         z = self.latents(len(batch), ctx.device)
-        fake = nets["G"](z, y)
-        terms = {"g_adv": ctx.generator_loss(lambda x: nets["D"](x, y), fake)}
+        fake = self.generate(nets, z, y, ctx.stage)
+        terms = {"g_adv": ctx.generator_loss(self.discriminator(nets, y, ctx.stage), fake)}
         terms["loss"] = terms["g_adv"]
         if self.config.diversity_weight:
             terms["g_diversity"] = diversity_ratio(fake, z)
@@ -276,110 +249,6 @@ class ConditionalGAN(Plugin):
             terms["loss"] = terms["loss"] + self.aux_weight * terms["g_class"]
         return terms
 
-    def reference_step(self, nets) -> Callable[[Batch], None]:
-        """The same step as a plain loop: non-saturating loss, Adam, fakes for the real labels."""
-        g, d, c = nets["G"], nets["D"], self.config
-        opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        aux_weight = self.aux_weight
-        device = next(g.parameters()).device
-
-        def step(batch: Batch) -> None:
-            real, y = batch.images, batch.labels
-            fake = g(torch.randn(len(real), c.latent_dim, device=device), y).detach()
-            d_loss = F.softplus(-d(real, y)).mean() + F.softplus(d(fake, y)).mean()
-            if aux_weight:
-                shown = torch.cat([real, fake]) if c.aux_fakes else real
-                logits = d(shown, None, class_logits=True)
-                d_loss = d_loss + aux_weight * F.cross_entropy(logits, y.repeat(len(shown) // len(y)))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            y = paired_labels(y) if c.diversity_weight else y
-            z = torch.randn(len(real), c.latent_dim, device=device)
-            fake = g(z, y)
-            g_loss = F.softplus(-d(fake, y)).mean()
-            if c.diversity_weight:
-                g_loss = g_loss + c.diversity_weight / (diversity_ratio(fake, z) + 1e-5)
-            if aux_weight:
-                g_loss = g_loss + aux_weight * F.cross_entropy(d(fake, None, class_logits=True), y)
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-
-        return step
-
-    # -- classes as users name them ------------------------------------------------------------
-    def class_index(self, value: Any) -> int:
-        """A class given by name or index -> its index; anything else is a one-line UserError."""
-        names = self.data.class_names
-        if isinstance(value, str) and value in names:
-            return names.index(value)
-        text = str(value).strip()
-        if not isinstance(value, bool) and text.lstrip("-").isdigit() and 0 <= int(text) < self.num_classes:
-            return int(text)
-        valid = f"an index in 0..{self.num_classes - 1}"
-        if names:
-            shown = ", ".join(names[:NAMES_SHOWN_IN_ERRORS]) + (", ..." if len(names) > NAMES_SHOWN_IN_ERRORS else "")
-            valid += f" or one of: {shown}"
-        raise UserError(f"class {value!r} is not valid for this run: use {valid}")
-
-    def requested_class(self, condition: Mapping[str, Any]) -> int | None:
-        unknown = sorted(set(condition) - {"class"})
-        if unknown:
-            raise UserError(f"cgan does not know the sampling option(s) {', '.join(unknown)}: it takes only class")
-        value = condition.get("class")
-        return None if value is None else self.class_index(value)
-
-    # -- using the trained generator -----------------------------------------------------------
-    def sample(self, nets, n: int, *, generator: torch.Generator, condition: Mapping[str, Any]) -> Tensor:
-        """``n`` images of the requested class; with none, one row per class sharing each column's z."""
-        g = nets["G"]
-        device = next(g.parameters()).device
-        index = self.requested_class(condition)
-        if index is not None:
-            labels = torch.full((n,), index, dtype=torch.long, device=device)
-            return g(self.latents(n, device, generator), labels)
-        columns = self.columns_per_class(n)
-        z = self.latents(columns, device, generator).repeat(self.num_classes, 1)
-        labels = torch.arange(self.num_classes, device=device).repeat_interleave(columns)
-        return g(z, labels)
-
-    def columns_per_class(self, n: int) -> int:
-        """Without a class, ``n`` is rounded up to whole rows: every class gets the same columns."""
-        return max(1, -(-n // self.num_classes))
-
-    def grid_columns(self, n: int, condition: Mapping[str, Any]) -> int | None:
-        return None if self.requested_class(condition) is not None else self.columns_per_class(n)
-
-    def preview_inputs(self, generator: torch.Generator, data_sample: Batch) -> Tensor:
-        return torch.randn(PREVIEW_COLUMNS, self.config.latent_dim, generator=generator)
-
-    def preview(self, nets, fixed: Tensor, images_seen: int) -> Tensor:
-        """One row per class (an evenly spaced subset of many), the same noise down each column."""
-        from ganzoo.images import grid
-
-        g = nets["G"]
-        device = next(g.parameters()).device
-        rows = min(self.num_classes, PREVIEW_MAX_ROWS)
-        classes = torch.linspace(0, self.num_classes - 1, rows).round().long().to(device)
-        z = fixed.to(device).repeat(rows, 1)
-        return grid(g(z, classes.repeat_interleave(len(fixed))), nrow=len(fixed))
-
     def exports(self, nets, options: Mapping[str, Any]) -> list[ExportSpec]:
-        def inputs(n: int) -> tuple[Tensor, Tensor]:
-            return torch.randn(n, self.config.latent_dim), torch.arange(n) % self.num_classes
-
-        return [
-            ExportSpec(
-                name="generator",
-                module=nets["G"],
-                example_inputs=inputs(2),
-                input_names=("latent", "label"),
-                input_roles=("latent", "label"),
-                dynamic_axes={"latent": {0: "batch"}, "label": {0: "batch"}, "image": {0: "batch"}},
-                task="generate",
-                metadata={"conditioning": self.config.conditioning},
-                parity_inputs=[inputs(1), inputs(self.num_classes + 3)],
-            )
-        ]
+        self.requested_class(options)
+        return [self.generator_export(nets, metadata={"conditioning": self.config.conditioning})]

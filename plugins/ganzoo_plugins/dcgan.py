@@ -18,27 +18,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from ganzoo.plugin import Batch, ExportSpec, OptimizerSpec, Phase, Plugin, gaussian_latents
+from ganzoo.config import setting
+from ganzoo.errors import UserError
+from ganzoo.plugin import LatentGAN
 
 
 @dataclass
 class DCGANConfig:
-    latent_dim: int = 100
-    ngf: int = 64  # G's channel width at the last hidden layer; doubles per block towards z
-    ndf: int = 64  # D's width at the first layer; doubles per block
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    latent_dim: int = setting(100, ge=1)
+    ngf: int = setting(64, ge=1)  # G's channel width at the last hidden layer; doubles per block towards z
+    ndf: int = setting(64, ge=1)  # D's width at the first layer; doubles per block
+    lr: float = setting(2e-4, gt=0)
+    beta1: float = setting(0.5, ge=0, lt=1)
+    beta2: float = setting(0.999, ge=0, lt=1)
 
 
 def blocks_for(size: int) -> int:
     """Number of stride-2 stages between 4x4 and ``size``."""
     depth = math.log2(size)
     if size < 16 or depth != int(depth):
-        raise ValueError(f"DCGAN needs an image size that is a power of two >= 16, got {size}")
+        raise UserError(f"DCGAN needs an image size that is a power of two >= 16, got {size}: set e.g. --set size=32")
     return int(depth) - 2
 
 
@@ -94,7 +95,7 @@ class Discriminator(nn.Module):
         return self.head(self.features(x)).flatten()
 
 
-class DCGAN(Plugin):
+class DCGAN(LatentGAN):
     name = "dcgan"
     description = "Deep convolutional GAN (Radford et al. 2016): unconditional image generation"
     version = "1.0.0"
@@ -110,7 +111,7 @@ class DCGAN(Plugin):
         "tiny": {"ngf": 8, "ndf": 8, "latent_dim": 16, "size": 16, "batch_size": 8},
     }
 
-    # -- networks and optimizers ---------------------------------------------------------------
+    # Training (D on reals vs. G(z), then G), sampling and export come from LatentGAN.
     def build(self) -> dict[str, nn.Module]:
         c, d = self.config, self.data
         nets = {
@@ -120,82 +121,3 @@ class DCGAN(Plugin):
         for net in nets.values():
             dcgan_init(net)
         return nets
-
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        betas = (self.config.beta1, self.config.beta2)
-        return {"G": OptimizerSpec(("G",), self.config.lr, betas), "D": OptimizerSpec(("D",), self.config.lr, betas)}
-
-    # -- training: D on real vs. fake, then G against the updated D ------------------------------
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("D", "D", self.discriminator_loss, "discriminator"),
-            Phase("G", "G", self.generator_loss, "generator"),
-        ]
-
-    def latents(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
-        return gaussian_latents(n, self.config.latent_dim, device, generator)
-
-    def discriminator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
-        fake = nets["G"](self.latents(len(batch), ctx.device))
-        return ctx.discriminator_loss(nets["D"], batch.images, fake)
-
-    def generator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
-        fake = nets["G"](self.latents(len(batch), ctx.device))
-        return {"loss": ctx.generator_loss(nets["D"], fake)}
-
-    # -- using the trained generator -----------------------------------------------------------
-    def sample(self, nets, n: int, *, generator: torch.Generator, condition: Mapping[str, Any]) -> Tensor:
-        g = nets["G"]
-        return g(self.latents(n, next(g.parameters()).device, generator))
-
-    def preview_inputs(self, generator: torch.Generator, data_sample: Batch) -> Tensor:
-        return torch.randn(64, self.config.latent_dim, generator=generator)
-
-    def preview(self, nets, fixed: Tensor, images_seen: int) -> Tensor:
-        from ganzoo.images import grid
-
-        g = nets["G"]
-        return grid(g(fixed.to(next(g.parameters()).device)), nrow=8)
-
-    def exports(self, nets, options: Mapping[str, Any]) -> list[ExportSpec]:
-        z = torch.randn(2, self.config.latent_dim)
-        return [
-            ExportSpec(
-                name="generator",
-                module=nets["G"],
-                example_inputs=(z,),
-                input_names=("latent",),
-                input_roles=("latent",),
-                dynamic_axes={"latent": {0: "batch"}, "image": {0: "batch"}},
-                task="generate",
-                parity_inputs=[(torch.randn(1, self.config.latent_dim),), (torch.randn(7, self.config.latent_dim),)],
-            )
-        ]
-
-    # -- the same step as a plain PyTorch loop (``ganzoo bench`` measures the engine against it) --
-    def reference_step(self, nets):
-        """D on real vs. G(z) with the non-saturating loss, then G on fresh z against the updated D,
-        each with its own Adam; the frozen network of each update gets no gradients, as in the engine."""
-        g, d, c = nets["G"], nets["D"], self.config
-        opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        softplus = nn.functional.softplus
-        device = next(g.parameters()).device
-
-        def step(batch: Batch) -> None:
-            n = len(batch)
-            g.requires_grad_(False)
-            d.requires_grad_(True)
-            fake = g(torch.randn(n, c.latent_dim, device=device))
-            d_loss = softplus(-d(batch.images)).mean() + softplus(d(fake)).mean()
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            g.requires_grad_(True)
-            d.requires_grad_(False)
-            g_loss = softplus(-d(g(torch.randn(n, c.latent_dim, device=device)))).mean()
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-
-        return step

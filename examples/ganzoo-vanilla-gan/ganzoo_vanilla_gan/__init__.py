@@ -24,31 +24,32 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from ganzoo.config import setting
 from ganzoo.errors import UserError
-from ganzoo.plugin import Batch, DataInfo, ExportSpec, OptimizerSpec, Phase, Plugin, gaussian_latents
+from ganzoo.plugin import Accepts, Batch, DataInfo, LatentGAN, device_of
 
 __version__ = "1.0.0"
 
 
 @dataclass
 class VanillaGANConfig:
-    latent_dim: int = 64
-    g_hidden: int = 256  # width of each hidden layer of G
-    g_layers: int = 2
-    d_hidden: int = 256  # units per hidden layer of D (maxout: units, each the max of `maxout_pieces`)
-    d_layers: int = 2
-    d_activation: str = "leakyrelu"  # "leakyrelu" or "maxout" (the paper's)
-    maxout_pieces: int = 5
-    d_dropout: float = 0.0  # dropout on D's hidden units (paper: 0.5)
-    d_input_dropout: float = 0.0  # dropout on D's input (paper: 0.2)
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    latent_dim: int = setting(64, ge=1)
+    g_hidden: int = setting(256, ge=1)  # width of each hidden layer of G
+    g_layers: int = setting(2, ge=0)
+    d_hidden: int = setting(256, ge=1)  # units per hidden layer of D (maxout: units, each the max of `maxout_pieces`)
+    d_layers: int = setting(2, ge=0)
+    d_activation: Literal["leakyrelu", "maxout"] = "leakyrelu"  # maxout is the paper's
+    maxout_pieces: int = setting(5, ge=1)
+    d_dropout: float = setting(0.0, ge=0, lt=1)  # dropout on D's hidden units (paper: 0.5)
+    d_input_dropout: float = setting(0.0, ge=0, lt=1)  # dropout on D's input (paper: 0.2)
+    lr: float = setting(2e-4, gt=0)
+    beta1: float = setting(0.5, ge=0, lt=1)
+    beta2: float = setting(0.999, ge=0, lt=1)
 
 
 class Maxout(nn.Module):
@@ -87,8 +88,6 @@ class Discriminator(nn.Module):
 
     def __init__(self, in_features: int, c: VanillaGANConfig):
         super().__init__()
-        if c.d_activation not in ("leakyrelu", "maxout"):
-            raise UserError(f"d_activation must be leakyrelu or maxout, got '{c.d_activation}'")
         body: list[nn.Module] = [nn.Flatten(), nn.Dropout(c.d_input_dropout)]
         width = in_features
         for _ in range(c.d_layers):
@@ -116,11 +115,12 @@ def scatter_image(points: Tensor, extent: float, size: int = 160) -> Tensor:
     return image
 
 
-class VanillaGAN(Plugin):
+class VanillaGAN(LatentGAN):
     name = "vanilla"
     description = "The original MLP GAN (Goodfellow et al. 2014) for flattened images and 2-D points"
     version = __version__
     Config = VanillaGANConfig
+    accepts = Accepts("images", "vectors")
     presets: Mapping[str, Mapping[str, Any]] = {
         "paper": {
             "latent_dim": 100, "g_hidden": 1200, "g_layers": 2, "d_hidden": 240, "d_layers": 2,
@@ -137,13 +137,14 @@ class VanillaGAN(Plugin):
         "tiny": {"latent_dim": 8, "g_hidden": 32, "d_hidden": 32, "size": 16},
     }
     train_defaults = {"loss": "minimax"}
-    accepts_vectors = True
 
     def __init__(self, config: VanillaGANConfig, data: DataInfo):
         super().__init__(config, data)
         self.points = data.kind == "vectors"
         self.item_shape = (data.channels,) if self.points else (data.channels, data.size, data.size)
 
+    # -- Algorithm 1 (k = 1 D step on real vs. generated data, then one G step), sampling and export
+    # -- come from LatentGAN; the paper's part is the networks.
     def build(self) -> dict[str, nn.Module]:
         c = self.config
         return {
@@ -151,62 +152,16 @@ class VanillaGAN(Plugin):
             "D": Discriminator(math.prod(self.item_shape), c),
         }
 
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        betas = (self.config.beta1, self.config.beta2)
-        return {role: OptimizerSpec((role,), self.config.lr, betas) for role in ("G", "D")}
+    def preview(self, nets, *, examples: Batch, stage, generator: torch.Generator) -> Tensor:
+        if not self.points:
+            return super().preview(nets, examples=examples, stage=stage, generator=generator)
+        # 2,048 points in a fixed view a quarter wider than the data, so points drifting off the modes stay visible
+        extent = 1.25 * float(examples.images.abs().max())
+        return scatter_image(self.generate(nets, self.latents(2048, device_of(nets["G"]), generator)), extent)
 
-    # -- Algorithm 1: k = 1 D step on real vs. generated data, then one G step -------------------
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("D", "D", self.discriminator_loss, "discriminator"),
-            Phase("G", "G", self.generator_loss, "generator"),
-        ]
-
-    def latents(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
-        return gaussian_latents(n, self.config.latent_dim, device, generator)
-
-    def discriminator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
-        fake = nets["G"](self.latents(len(batch), ctx.device))
-        return ctx.discriminator_loss(nets["D"], batch.images, fake)
-
-    def generator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
-        fake = nets["G"](self.latents(len(batch), ctx.device))
-        return {"loss": ctx.generator_loss(nets["D"], fake)}
-
-    # -- using the trained generator -----------------------------------------------------------
-    def sample(self, nets, n: int, *, generator: torch.Generator, condition: Mapping[str, Any]) -> Tensor:
-        g = nets["G"]
-        return g(self.latents(n, next(g.parameters()).device, generator))
-
-    def preview_inputs(self, generator: torch.Generator, data_sample: Batch) -> dict[str, Any]:
-        if self.points:
-            # a fixed view a quarter wider than the data, so points drifting off the modes stay visible
-            extent = 1.25 * float(data_sample.images.abs().max())
-            return {"z": torch.randn(2048, self.config.latent_dim, generator=generator), "extent": extent}
-        return {"z": torch.randn(64, self.config.latent_dim, generator=generator)}
-
-    def preview(self, nets, fixed: dict[str, Any], images_seen: int) -> Tensor:
-        from ganzoo.images import grid
-
-        g = nets["G"]
-        out = g(fixed["z"].to(next(g.parameters()).device))
-        return scatter_image(out, fixed["extent"]) if self.points else grid(out, nrow=8)
-
-    def exports(self, nets, options: Mapping[str, Any]) -> list[ExportSpec]:
+    def exports(self, nets, options: Mapping[str, Any]) -> list:
         if self.points:
             raise UserError(
                 "this run models 2-D points; ONNX export is for image generators: use run.sample() instead"
             )
-        z = torch.randn(2, self.config.latent_dim)
-        return [
-            ExportSpec(
-                name="generator",
-                module=nets["G"],
-                example_inputs=(z,),
-                input_names=("latent",),
-                input_roles=("latent",),
-                dynamic_axes={"latent": {0: "batch"}, "image": {0: "batch"}},
-                task="generate",
-                parity_inputs=[(torch.randn(n, self.config.latent_dim),) for n in (1, 5)],
-            )
-        ]
+        return super().exports(nets, options)

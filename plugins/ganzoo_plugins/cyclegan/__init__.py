@@ -16,13 +16,12 @@ of the authors' reference implementation (junyanz/pytorch-CycleGAN-and-pix2pix):
    ``n_epochs_decay``; an epoch is max(|A|, |B|) images;
 7. weights from N(0, 0.02); batch size 1; random crops (``load_size`` -> ``size``) and flips.
 The reference's G_A, G_B, D_A, D_B are G_AB, G_BA, D_B, D_A here: a D is named after the domain
-it judges.
+it judges. Sampling, previews and the export of both translators come from ``TranslationGAN``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganzoo.data.imageset import uint8_to_float
+from ganzoo.config import setting
 from ganzoo.errors import UserError
-from ganzoo.plugin import Batch, ExportSpec, OptimizerSpec, Phase, Plugin, Stage
+from ganzoo.plugin import Accepts, Batch, Nets, OptimizerSpec, Phase, TranslationGAN
 
 from .networks import (
     ImagePool,
@@ -46,40 +45,34 @@ from .networks import (
 from .schedule import linear_decay, steps_per_epoch
 
 DIRECTIONS = {"AtoB": "G_AB", "BtoA": "G_BA"}
-PREVIEW_ROWS = 4
-EXPORT_SIDE = 32  # example image side for ONNX export (rounded up to the size multiple)
 
 
 @dataclass
 class CycleGANConfig:
     generator: Literal["resnet", "unet"] = "resnet"
-    n_blocks: int = 9  # residual blocks of the ResNet generator: 9 for 256 px, 6 for 128 px
-    num_downs: int = 8  # U-Net levels; image sides must be multiples of 2**num_downs
-    ngf: int = 64  # generator width after the first layer
-    ndf: int = 64  # discriminator width after the first layer
-    n_layers_d: int = 3  # PatchGAN depth: 3 gives 70x70 patches
-    lambda_cycle: float = 10.0  # cycle-consistency weight, per direction
-    lambda_identity: float = 0.5  # identity weight, as a fraction of lambda_cycle; 0 is off
-    pool_size: int = 50  # generated images remembered per discriminator; 0 is off
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    n_epochs: float = 100.0  # epochs at the initial learning rate
-    n_epochs_decay: float = 100.0  # epochs of linear decay to zero that follow
-    init_gain: float = 0.02  # std of the N(0, gain) weight init
+    n_blocks: int = setting(9, ge=0)  # residual blocks of the ResNet generator: 9 for 256 px, 6 for 128 px
+    num_downs: int = setting(8, ge=1)  # U-Net levels; image sides must be multiples of 2**num_downs
+    ngf: int = setting(64, ge=1)  # generator width after the first layer
+    ndf: int = setting(64, ge=1)  # discriminator width after the first layer
+    n_layers_d: int = setting(3, ge=1)  # PatchGAN depth: 3 gives 70x70 patches
+    lambda_cycle: float = setting(10.0, ge=0)  # cycle-consistency weight, per direction
+    lambda_identity: float = setting(0.5, ge=0)  # identity weight, as a fraction of lambda_cycle; 0 is off
+    pool_size: int = setting(50, ge=0)  # generated images remembered per discriminator; 0 is off
+    lr: float = setting(2e-4, gt=0)
+    beta1: float = setting(0.5, ge=0, lt=1)
+    beta2: float = setting(0.999, ge=0, lt=1)
+    n_epochs: float = setting(100.0, ge=0)  # epochs at the initial learning rate
+    n_epochs_decay: float = setting(100.0, ge=0)  # epochs of linear decay to zero that follow
+    init_gain: float = setting(0.02, gt=0)  # std of the N(0, gain) weight init
 
 
-def to_uint8(images: Tensor) -> Tensor:
-    """[-1, 1] float NCHW -> uint8 NCHW; exact for images that came from uint8."""
-    return images.detach().cpu().add(1).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
-
-
-class CycleGAN(Plugin):
+class CycleGAN(TranslationGAN):
     name = "cyclegan"
     description = "CycleGAN (Zhu et al. 2017): unpaired image-to-image translation, both directions"
     version = "1.0.0"
     Config = CycleGANConfig
-    data_kind = "unpaired"
+    accepts = Accepts("unpaired")
+    translators = DIRECTIONS
     generators = ("G_AB", "G_BA")
     discriminators = ("D_A", "D_B")
     # The reference recipe: LSGAN, flips, batch 1, no weight averaging.
@@ -114,8 +107,6 @@ class CycleGAN(Plugin):
     def __init__(self, config: CycleGANConfig, data):
         super().__init__(config, data)
         self.pools = {"A": ImagePool(config.pool_size), "B": ImagePool(config.pool_size)}
-        self.gallery: dict[str, Tensor] = {}  # a few real uint8 images per domain, for sample()
-        self.directions: tuple[str, ...] = tuple(DIRECTIONS)  # those with trained weights
 
     # -- networks and optimizers ---------------------------------------------------------------
     def build(self) -> dict[str, nn.Module]:
@@ -144,6 +135,9 @@ class CycleGAN(Plugin):
             return UnetGenerator(channels, channels, c.num_downs, c.ngf)
         raise UserError(f"generator={c.generator!r} is unknown: use resnet or unet")
 
+    def size_multiple(self, net: nn.Module) -> int:
+        return size_multiple(net)
+
     def optimizers(self) -> dict[str, OptimizerSpec]:
         c = self.config
         per_epoch = steps_per_epoch(self.data.num_images, self.data.num_images_b, self.data.batch_size)
@@ -153,10 +147,6 @@ class CycleGAN(Plugin):
             "G": OptimizerSpec(("G_AB", "G_BA"), c.lr, betas, lr_lambda=schedule),
             "D": OptimizerSpec(("D_A", "D_B"), c.lr, betas, lr_lambda=schedule),
         }
-
-    def stage(self, images_seen: int) -> Stage:
-        epoch_images = max(self.data.num_images, self.data.num_images_b, 1)
-        return Stage(info={"epoch": round(images_seen / epoch_images, 2)})
 
     # -- training: both generators, then both discriminators on the same fakes ------------------
     def phases(self) -> list[Phase]:
@@ -199,76 +189,29 @@ class CycleGAN(Plugin):
         terms["loss"] = 0.5 * (judged["A"]["loss"] + judged["B"]["loss"])
         return terms
 
-    # -- state besides the networks: history pools, sample images, trained directions -----------
+    # -- state besides the networks: the history pools (the gallery is TranslationGAN's) -----------
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {f"pool_{d}": pool.state_dict() for d, pool in self.pools.items()}
-        state.update({f"gallery_{d}": images for d, images in self.gallery.items()})
-        state["directions"] = list(self.directions)
+        state = super().state_dict()
+        state.update({f"pool_{d}": pool.state_dict() for d, pool in self.pools.items()})
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
         for domain, pool in self.pools.items():
             if f"pool_{domain}" in state:
                 pool.load_state_dict(state[f"pool_{domain}"])
-        self.gallery = {d: state[f"gallery_{d}"] for d in ("A", "B") if f"gallery_{d}" in state}
-        self.directions = tuple(state.get("directions", DIRECTIONS))
 
-    # -- using the trained translators ---------------------------------------------------------
-    def sample(self, nets, n: int, *, generator: torch.Generator, condition: Mapping[str, Any]) -> Tensor:
-        """Translations of ``n`` training images kept with the run; condition direction=AtoB|BtoA."""
-        direction = str(condition.get("direction", "AtoB"))
-        if direction not in DIRECTIONS:
-            raise UserError(f"direction={direction!r} is unknown: use AtoB or BtoA")
-        source = self.gallery.get(direction[0])
-        if source is None:
-            raise UserError(
-                "this run keeps no images to translate (it was imported): "
-                "translate your own with `ganzoo translate RUN IMAGE... --direction " + direction + "`"
-            )
-        net = nets[DIRECTIONS[direction]]
-        picked = source[torch.randint(len(source), (n,), generator=generator)]
-        return net(uint8_to_float(picked).to(next(net.parameters()).device))
-
-    def preview_inputs(self, generator: torch.Generator, data_sample: Batch) -> tuple[Tensor, Tensor]:
-        self.gallery = {"A": to_uint8(data_sample.images), "B": to_uint8(data_sample.images_b)}
-        rows = min(PREVIEW_ROWS, len(data_sample.images), len(data_sample.images_b))
-        return data_sample.images[:rows], data_sample.images_b[:rows]
-
-    def preview(self, nets, fixed: tuple[Tensor, Tensor], images_seen: int) -> Tensor:
+    def preview(self, nets: Nets, *, examples: Batch, stage, generator: torch.Generator) -> Tensor:
         """One row per example: real A, A->B, A->B->A, real B, B->A, B->A->B."""
         from ganzoo.images import grid
 
         g_ab, g_ba = nets["G_AB"], nets["G_BA"]
+        rows = min(4, len(examples))
         device = next(g_ab.parameters()).device
-        real_a, real_b = (x.to(device) for x in fixed)
+        real_a, real_b = examples.images[:rows].to(device), examples.images_b[:rows].to(device)
         fake_b, fake_a = g_ab(real_a), g_ba(real_b)
         columns = [real_a, fake_b, g_ba(fake_b), real_b, fake_a, g_ab(fake_a)]
         return grid(torch.stack(columns, dim=1).flatten(0, 1), nrow=len(columns))
-
-    def exports(self, nets, options: Mapping[str, Any]) -> list[ExportSpec]:
-        specs = []
-        generator = torch.Generator().manual_seed(0)
-        images = lambda n, h, w: torch.rand(n, self.data.channels, h, w, generator=generator) * 2 - 1  # noqa: E731
-        axes = {0: "batch", 2: "height", 3: "width"}
-        for direction in self.directions:
-            net = nets[DIRECTIONS[direction]]
-            multiple = size_multiple(net)
-            side = multiple * math.ceil(EXPORT_SIDE / multiple)
-            specs.append(
-                ExportSpec(
-                    name=direction,
-                    module=net,
-                    example_inputs=(images(1, side, side),),
-                    # Not "image": that names the output, and ONNX names must be unique.
-                    input_names=("source",),
-                    input_roles=("image",),
-                    dynamic_axes={"source": axes, "image": axes},
-                    task="translate",
-                    metadata={"direction": direction, "size_multiple": multiple},
-                    parity_inputs=[(images(2, side + multiple, side),), (images(1, side, side + 2 * multiple),)],
-                )
-            )
-        return specs
 
     # -- generators trained with the reference implementation -----------------------------------
     def import_weights(self, path: str, options: Mapping[str, Any]) -> dict[str, nn.Module]:
@@ -302,7 +245,7 @@ class CycleGAN(Plugin):
         self.directions = tuple(d for d in DIRECTIONS if d in files)
         return imported
 
-    # -- reporting and benchmarking -------------------------------------------------------------
+    # -- reporting -------------------------------------------------------------------------------
     def evaluate(self, nets, options: Mapping[str, Any]) -> dict[str, float]:
         """PSNR/SSIM against the digit-styles answer key (option ``seed``: the run's seed)."""
         if self.data.name != "digit-styles":
@@ -310,16 +253,3 @@ class CycleGAN(Plugin):
         from .evaluation import answer_key_scores
 
         return answer_key_scores(nets["G_AB"], nets["G_BA"], self.data.size, int(options.get("seed", 0)))
-
-    def reference_step(self, nets):
-        from .plain_loop import plain_step
-
-        c = self.config
-        return plain_step(
-            nets,
-            lr=c.lr,
-            betas=(c.beta1, c.beta2),
-            lambda_cycle=c.lambda_cycle,
-            lambda_identity=c.lambda_identity,
-            pool_size=c.pool_size,
-        )

@@ -6,7 +6,7 @@ The method, each part visible below or in the module named:
    (alpha 0 -> 1), then stabilises, both periods counted in real images shown. ``stage()`` tells
    the engine where training is: a new resolution is a new ``Stage.key``, so the engine rebuilds
    the optimizers (fresh Adam state), delivers the real images at that resolution and uses its
-   batch size; the losses read alpha from the same schedule at ``ctx.images_seen``;
+   batch size; G, D and the real images read the resolution and alpha from ``ctx.stage``;
 2. fade-in (networks.py): G blends the upsampled previous toRGB with the new toRGB, D mirrors it
    with fromRGB on a downsampled image, and the real images are blended the same way;
 3. equalized learning rate, pixelwise feature normalization in G, minibatch standard deviation in
@@ -14,26 +14,26 @@ The method, each part visible below or in the module named:
 4. WGAN-GP with lambda 10 and the epsilon-drift term 0.001 (engine switches, ``train_defaults``),
    Adam(1e-3, betas 0 / 0.99), and an exponential moving average of G (the engine's EMA);
 5. G's output is linear, as in the paper: samples, previews and exports are clamped to [-1, 1].
+The schedule of D then G, sampling and export come from ``LatentGAN``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganzoo.config import setting
 from ganzoo.errors import UserError
-from ganzoo.plugin import Batch, DataInfo, ExportSpec, OptimizerSpec, Phase, Plugin, Stage, gaussian_latents
+from ganzoo.plugin import Batch, DataInfo, ExportSpec, LatentGAN, Nets, Stage, device_of
 from ganzoo_plugins.progan.networks import (
     PAPER_FMAP_BASE,
     PAPER_FMAP_MAX,
-    FixedStageGenerator,
     ProgressiveDiscriminator,
     ProgressiveGenerator,
     blend_real,
@@ -50,24 +50,33 @@ PAPER_EMA_HALF_LIFE = round(16 * math.log(0.5) / math.log(0.999))
 # random G at 32x32 and batch 16, 2 channels at the top resolution give 2.4e-4 between PyTorch's
 # own fp32 and fp64 (onnxruntime lands as far from fp64), 4 channels 6e-5, 8 or more ~2e-5.
 MIN_FEATURE_MAPS = 8
-PREVIEW_COUNT = 36
 
 
 @dataclass
 class ProGANConfig:
-    latent_dim: int = 512
-    fmap_base: int = PAPER_FMAP_BASE  # channels: min(fmap_base / 2**stage, fmap_max)
-    fmap_max: int = PAPER_FMAP_MAX
-    minibatch_group_size: int = 4
-    start_resolution: int = 4
-    stabilize_images: int = PAPER_PHASE_IMAGES  # per resolution, counted in real images shown
-    fade_images: int = PAPER_PHASE_IMAGES  # per new resolution, before it stabilises
+    latent_dim: int = setting(512, ge=1)
+    fmap_base: int = setting(PAPER_FMAP_BASE, ge=1)  # channels: min(fmap_base / 2**stage, fmap_max)
+    fmap_max: int = setting(PAPER_FMAP_MAX, ge=1)
+    minibatch_group_size: int = setting(4, ge=1)
+    start_resolution: int = setting(4, ge=4)
+    stabilize_images: int = setting(PAPER_PHASE_IMAGES, ge=0)  # per resolution, counted in real images shown
+    fade_images: int = setting(PAPER_PHASE_IMAGES, ge=0)  # per new resolution, before it stabilises
     # resolution -> batch size; resolutions left out use the engine's batch_size
     batch_sizes: dict[int, int] = field(default_factory=dict)
-    lr: float = 1e-3
-    beta1: float = 0.0
-    beta2: float = 0.99
-    eps: float = 1e-8
+    lr: float = setting(1e-3, gt=0)
+    beta1: float = setting(0.0, ge=0, lt=1)
+    beta2: float = setting(0.99, ge=0, lt=1)
+    eps: float = setting(1e-8, gt=0)
+
+
+@dataclass(frozen=True)
+class GrowthStage(Stage):
+    """The schedule as the engine sees it: a new resolution is a new key; alpha moves within one."""
+
+    alpha: float = 1.0
+
+    def info(self) -> Mapping[str, float]:
+        return {"res": self.resolution, "alpha": round(self.alpha, 3)}
 
 
 def growth_schedule(
@@ -117,17 +126,6 @@ def check_top_feature_maps(config: ProGANConfig, max_resolution: int) -> None:
         )
 
 
-class ClampedGenerator(nn.Module):
-    """G frozen at one resolution with alpha 1, its linear output clamped to [-1, 1]."""
-
-    def __init__(self, generator: ProgressiveGenerator, resolution: int):
-        super().__init__()
-        self.fixed = FixedStageGenerator(generator, resolution, 1.0)
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.fixed(z).clamp(-1.0, 1.0)
-
-
 def _digits_preset() -> dict[str, Any]:
     # The built-in digits on a 2-core CPU (docs/benchmarks.md): 4,000 images per period instead
     # of 800k, so the learning rate is 3e-3 (1e-3 left the 4x4 stage unconverged and the digits
@@ -146,7 +144,7 @@ def _digits_preset() -> dict[str, Any]:
     }
 
 
-class ProgressiveGAN(Plugin):
+class ProgressiveGAN(LatentGAN):
     name = "progan"
     description = (
         "Progressive growing of GANs (Karras et al. 2018): 4x4 up to the data size, "
@@ -176,6 +174,7 @@ class ProgressiveGAN(Plugin):
     }
     # Blocks of other resolutions take no part in a step, so DDP must not wait for their gradients.
     ddp_find_unused_parameters = True
+    sample_options = ("resolution",)
 
     def __init__(self, config: ProGANConfig, data: DataInfo):
         super().__init__(config, data)
@@ -183,7 +182,7 @@ class ProgressiveGAN(Plugin):
         check_top_feature_maps(config, data.size)
         self.schedule = growth_schedule(config, data.size)
 
-    # -- networks and optimizers ---------------------------------------------------------------
+    # -- networks ------------------------------------------------------------------------------
     def build(self) -> dict[str, nn.Module]:
         c, d = self.config, self.data
         return {
@@ -193,54 +192,34 @@ class ProgressiveGAN(Plugin):
             ),
         }
 
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        # Called again by the engine at every new resolution: each new Adam starts afresh.
-        c = self.config
-        return {
-            "G": OptimizerSpec(("G",), c.lr, (c.beta1, c.beta2), c.eps),
-            "D": OptimizerSpec(("D",), c.lr, (c.beta1, c.beta2), c.eps),
-        }
-
-    def stage(self, images_seen: int) -> Stage:
+    def stage(self, images_seen: int) -> GrowthStage:
         growth = self.schedule.stage_at(images_seen)
-        return Stage(
+        return GrowthStage(
             key=growth.phase_index,
             resolution=growth.resolution,
             batch_size=self.schedule.batch_sizes.get(growth.resolution),  # None: the engine's
-            info={"res": growth.resolution, "alpha": round(growth.alpha, 3)},
+            alpha=growth.alpha,
         )
 
-    # -- training: WGAN-GP critic on faded reals vs. fakes, then G against the updated critic -----
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("D", "D", self.discriminator_loss, "discriminator"),
-            Phase("G", "G", self.generator_loss, "generator"),
-        ]
+    # -- G, D and the real images at the stage's resolution and alpha ----------------------------
+    def generate(self, nets: Nets, z: Tensor, labels: Tensor | None = None, stage: Stage | None = None,
+                 resolution: int | None = None) -> Tensor:
+        """While training, G at the stage's resolution and alpha; otherwise at alpha 1 at the final
+        (or the given) resolution, clamped to [-1, 1] since G's output is linear."""
+        if isinstance(stage, GrowthStage):
+            return nets["G"](z, stage.resolution, stage.alpha)
+        return nets["G"](z, resolution or self.data.size, 1.0).clamp(-1.0, 1.0)
 
-    def latents(
-        self, n: int, device: torch.device, generator: torch.Generator | None = None
-    ) -> Tensor:
-        return gaussian_latents(n, self.config.latent_dim, device, generator)
+    def discriminator(self, nets: Nets, labels: Tensor | None = None, stage: Stage | None = None):
+        alpha = stage.alpha if isinstance(stage, GrowthStage) else 1.0
+        return lambda x: nets["D"](x, alpha)
 
-    def discriminator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
-        growth = self.schedule.stage_at(ctx.images_seen)
-        fake = nets["G"](self.latents(len(batch), ctx.device), growth.resolution, growth.alpha)
-        real = blend_real(batch.images, growth.alpha)
-        return ctx.discriminator_loss(lambda x: nets["D"](x, growth.alpha), real, fake)
-
-    def generator_loss(self, nets, batch: Batch, ctx) -> dict[str, Tensor]:
-        growth = self.schedule.stage_at(ctx.images_seen)
-        fake = nets["G"](self.latents(len(batch), ctx.device), growth.resolution, growth.alpha)
-        return {"loss": ctx.generator_loss(lambda x: nets["D"](x, growth.alpha), fake)}
+    def real(self, batch: Batch, ctx) -> Tensor:
+        return blend_real(batch.images, ctx.stage.alpha)
 
     # -- using the trained generator -----------------------------------------------------------
-    def requested_resolution(self, options: Mapping[str, Any], what: str) -> int:
-        unknown = sorted(set(options) - {"resolution"})
-        if unknown:
-            raise UserError(
-                f"progan does not know the {what} option(s) {', '.join(unknown)}: "
-                "it takes only resolution"
-            )
+    def requested_resolution(self, options: Mapping[str, Any]) -> int:
+        self.requested_class(options)  # refuses unknown options
         value = options.get("resolution", self.data.size)
         text = str(value).strip()
         available = self.schedule.resolutions()
@@ -251,88 +230,29 @@ class ProgressiveGAN(Plugin):
             )
         return int(text)
 
-    def sample(
-        self, nets, n: int, *, generator: torch.Generator, condition: Mapping[str, Any]
-    ) -> Tensor:
+    def sample(self, nets: Nets, n: int, *, generator: torch.Generator, condition: Mapping[str, Any]) -> Tensor:
         """``n`` images at alpha 1: the final resolution, or ``condition["resolution"]``."""
-        resolution = self.requested_resolution(condition, "sampling")
-        g = nets["G"]
-        z = self.latents(n, next(g.parameters()).device, generator)
-        return g(z, resolution, 1.0).clamp(-1.0, 1.0)
+        resolution = self.requested_resolution(condition)
+        return self.generate(nets, self.latents(n, device_of(nets["G"]), generator), resolution=resolution)
 
-    def preview_inputs(self, generator: torch.Generator, data_sample: Batch) -> Tensor:
-        return torch.randn(PREVIEW_COUNT, self.config.latent_dim, generator=generator)
-
-    def preview(self, nets, fixed: Tensor, images_seen: int) -> Tensor:
-        """The fixed latents at the current resolution and alpha, upsampled (nearest) to the final
-        size so the grids of every resolution line up in the growth GIF."""
-        from ganzoo.images import grid
-
-        g = nets["G"]
-        growth = self.schedule.stage_at(images_seen)
-        z = fixed.to(next(g.parameters()).device)
-        images = g(z, growth.resolution, growth.alpha).clamp(-1.0, 1.0)
-        images = F.interpolate(images, size=(self.data.size, self.data.size), mode="nearest")
-        return grid(images, nrow=math.isqrt(PREVIEW_COUNT))
-
-    def exports(self, nets, options: Mapping[str, Any]) -> list[ExportSpec]:
+    def exports(self, nets: Nets, options: Mapping[str, Any]) -> list[ExportSpec]:
         """The final resolution at alpha 1; with ``resolution=R`` also the generator at R x R."""
         resolutions = [self.data.size]
-        requested = self.requested_resolution(options, "export")
+        requested = self.requested_resolution(options)
         if requested != self.data.size:
             resolutions.append(requested)
-        return [self.export_spec(nets["G"], resolution) for resolution in resolutions]
+        return [
+            self.generator_export(
+                nets,
+                name="generator" if r == self.data.size else f"generator-{r}x{r}",
+                metadata={"resolution": r, "max_resolution": self.data.size},
+                resolution=r,
+            )
+            for r in resolutions
+        ]
 
-    def export_spec(self, generator: ProgressiveGenerator, resolution: int) -> ExportSpec:
-        dim = self.config.latent_dim
-        final = resolution == self.data.size
-        return ExportSpec(
-            name="generator" if final else f"generator-{resolution}x{resolution}",
-            module=ClampedGenerator(generator, resolution),
-            example_inputs=(torch.randn(2, dim),),
-            input_names=("latent",),
-            input_roles=("latent",),
-            dynamic_axes={"latent": {0: "batch"}, "image": {0: "batch"}},
-            task="generate",
-            metadata={"resolution": resolution, "max_resolution": self.data.size},
-            parity_inputs=[(torch.randn(1, dim),), (torch.randn(7, dim),)],
-        )
-
-    # -- reporting and benchmarking -------------------------------------------------------------
+    # -- reporting -------------------------------------------------------------------------------
     def on_train_end(self, run_dir: Path) -> None:
         from ganzoo_plugins.progan.growth_report import write_growth_report
 
         write_growth_report(run_dir, self.schedule)
-
-    def reference_step(self, nets) -> Callable[[Batch], None]:
-        """The same step as a plain loop at the batch's resolution with alpha 1: WGAN-GP critic
-        with drift, then G, each with its own Adam."""
-        g, d, c = nets["G"], nets["D"], self.config
-        opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps)
-        opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps)
-        device = next(g.parameters()).device
-
-        def step(batch: Batch) -> None:
-            real = batch.images
-            n, resolution = len(real), real.shape[-1]
-            g.requires_grad_(False)
-            d.requires_grad_(True)
-            fake = g(torch.randn(n, c.latent_dim, device=device), resolution)
-            real_out, fake_out = d(real), d(fake)
-            mix = torch.rand(n, 1, 1, 1, device=device)
-            mixed = torch.lerp(real, fake, mix).requires_grad_(True)
-            (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
-            penalty = (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
-            drift = real_out.pow(2).mean()
-            d_loss = fake_out.mean() - real_out.mean() + GP_WEIGHT * penalty + DRIFT * drift
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            g.requires_grad_(True)
-            d.requires_grad_(False)
-            g_loss = -d(g(torch.randn(n, c.latent_dim, device=device), resolution)).mean()
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-
-        return step

@@ -245,18 +245,3 @@ class ProgressiveDiscriminator(nn.Module):
         for block in reversed(self.blocks[1:level]):
             features = block(features)
         return self.blocks[0](features)
-
-
-class FixedStageGenerator(nn.Module):
-    """G frozen at one (resolution, alpha): forward(z) only, for ONNX export and sampling."""
-
-    def __init__(self, generator: ProgressiveGenerator, resolution: int, alpha: float = 1.0):
-        super().__init__()
-        resolution_level(resolution, generator.max_resolution)
-        self.generator = generator
-        self.resolution = resolution
-        self.alpha = check_alpha(alpha)
-        self.latent_dim = generator.latent_dim
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z, self.resolution, self.alpha)

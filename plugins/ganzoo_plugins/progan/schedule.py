@@ -15,7 +15,7 @@ PAPER_PHASE_IMAGES = 800_000
 
 
 @dataclass(frozen=True)
-class Stage:
+class Growth:
     """Where training is: resolution, fade-in alpha, batch size, and which resolution phase."""
 
     resolution: int
@@ -90,7 +90,7 @@ class GrowthSchedule:
             start += self.fade_images + self.stabilize_images
         return boundaries
 
-    def stage_at(self, images_seen: int) -> Stage:
+    def stage_at(self, images_seen: int) -> Growth:
         """The stage after `images_seen` real images; past total_images() it stays at the last."""
         if images_seen < 0:
             raise ValueError(f"images_seen must be >= 0, got {images_seen}")
@@ -102,4 +102,4 @@ class GrowthSchedule:
         into_phase = images_seen - start
         fading = phase_index > 0 and into_phase < self.fade_images
         alpha = into_phase / self.fade_images if fading else 1.0
-        return Stage(resolution, alpha, self.batch_size_at(resolution), phase_index, fading)
+        return Growth(resolution, alpha, self.batch_size_at(resolution), phase_index, fading)

@@ -1,8 +1,5 @@
-"""One CycleGAN iteration as a plain PyTorch loop, written the way the reference trains.
-
-It is the yardstick for the engine's overhead (``benchmarks/cyclegan_speed.py``) and a second
-statement of the method: same networks, losses, history pools and Adam, no engine in between.
-"""
+"""One CycleGAN iteration as a plain PyTorch loop, written the way the reference trains: same networks,
+losses, history pools and Adam, no engine in between."""
 
 from __future__ import annotations
 
@@ -13,23 +10,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganzoo.plugin import Batch
-
-from .networks import ImagePool
+from ganzoo_plugins.cyclegan.networks import ImagePool
 
 
 def lsgan(prediction: Tensor, is_real: bool) -> Tensor:
     return F.mse_loss(prediction, torch.full_like(prediction, 1.0 if is_real else 0.0))
 
 
-def plain_step(
-    nets: Mapping[str, nn.Module],
-    *,
-    lr: float,
-    betas: tuple[float, float],
-    lambda_cycle: float,
-    lambda_identity: float,
-    pool_size: int,
-) -> Callable[[Batch], None]:
+def make(nets: Mapping[str, nn.Module], config) -> Callable[[Batch], None]:
+    lr, betas, pool_size = config.lr, (config.beta1, config.beta2), config.pool_size
+    lambda_cycle, lambda_identity = config.lambda_cycle, config.lambda_identity
     g_ab, g_ba, d_a, d_b = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
     opt_g = torch.optim.Adam([*g_ab.parameters(), *g_ba.parameters()], lr=lr, betas=betas)
     opt_d = torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], lr=lr, betas=betas)
