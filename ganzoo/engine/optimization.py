@@ -38,6 +38,10 @@ class Optimization:
         self.cfg, self.nets, self.device, self.dist = cfg, nets, device, dist
         self.find_unused_parameters = find_unused_parameters
         self.kinds = {phase.optimizer: phase.kind for phase in phases}
+        for phase in phases:
+            unknown = [role for role in phase.keep_graph if role not in nets]
+            if unknown:
+                raise UserError(f"phase '{phase.name}' keeps the graph of unknown roles {unknown}: build() makes {sorted(nets)}")
         self.amp_dtype = resolve_amp(cfg.amp, device)
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.specs: dict[str, OptimizerSpec] = {}
@@ -80,11 +84,12 @@ class Optimization:
         return lr
 
     def nets_for(self, phase: Phase) -> dict[str, nn.Module]:
-        """The roles as ``phase`` sees them: gradients and DDP wrappers only for the roles it trains."""
-        roles = self.specs[phase.optimizer].roles
+        """The roles as ``phase`` sees them: gradients and DDP wrappers only for the roles it trains
+        and those whose graph it keeps for a later phase (``Phase.keep_graph``)."""
+        roles = (*self.specs[phase.optimizer].roles, *phase.keep_graph)
         for role, module in self.nets.items():
             module.requires_grad_(role in roles)
-        return {role: (self.wrapped[role] if role in roles else module) for role, module in self.nets.items()}
+        return {role: self.wrapped.get(role, module) if role in roles else module for role, module in self.nets.items()}
 
     def autocast(self):
         if self.amp_dtype is None:

@@ -195,6 +195,12 @@ class Phase:
 
     ``kind`` tells the engine which switches apply: discriminator phases get weight clipping and
     the ``d_steps`` ratio; generator phases get the unrolled-GAN lookahead.
+
+    The engine records gradients only for the roles ``optimizer`` updates. ``keep_graph`` names
+    other roles whose graph the loss builds for a later phase of the same step, through
+    ``ctx.cache``: CUT's D phase makes the step's translations with G's graph kept, and its G phase
+    trains through them, so G runs forward once per step, as in the reference. A phase never steps
+    these roles, and D losses detach their fakes, so the graph waits unused until its own phase.
     """
 
     name: str
@@ -202,6 +208,7 @@ class Phase:
     loss: LossFn
     kind: Literal["discriminator", "generator"]
     every: int = 1
+    keep_graph: tuple[str, ...] = ()
 
 
 # -- export ---------------------------------------------------------------------------------------

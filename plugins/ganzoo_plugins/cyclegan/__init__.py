@@ -42,7 +42,7 @@ from .networks import (
     init_weights,
     size_multiple,
 )
-from .schedule import linear_decay, steps_per_epoch
+from .schedule import epoch_decay
 
 DIRECTIONS = {"AtoB": "G_AB", "BtoA": "G_BA"}
 
@@ -140,8 +140,7 @@ class CycleGAN(TranslationGAN):
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         c = self.config
-        per_epoch = steps_per_epoch(self.data.num_images, self.data.num_images_b, self.data.batch_size)
-        schedule = linear_decay(c.n_epochs * per_epoch, c.n_epochs_decay * per_epoch)
+        schedule = epoch_decay(c.n_epochs, c.n_epochs_decay, self.data)
         betas = (c.beta1, c.beta2)
         return {
             "G": OptimizerSpec(("G_AB", "G_BA"), c.lr, betas, lr_lambda=schedule),

@@ -27,15 +27,17 @@ def translate_all(net: nn.Module, images: Tensor) -> Tensor:
     return torch.cat(parts)
 
 
-def answer_key_scores(g_ab: nn.Module, g_ba: nn.Module, size: int, seed: int) -> dict[str, float]:
-    """PSNR/SSIM of A->B and B->A on the held-out digits, and of the untranslated input.
+def answer_key_scores(g_ab: nn.Module, g_ba: nn.Module | None, size: int, seed: int) -> dict[str, float]:
+    """PSNR/SSIM of A->B and B->A (without ``g_ba``: A->B only) on the held-out digits, and of the
+    untranslated input.
 
     ``seed`` must be the run's seed: it decides which digits were held out of training.
     """
     styles = make_digit_styles(size=size, seed=seed, test_count=TRAINING_TEST_COUNT)
     test_a, test_b = as_batch(styles.test_a), as_batch(styles.test_b)
     scores: dict[str, float] = {}
-    for direction, net, source, target in (("AtoB", g_ab, test_a, test_b), ("BtoA", g_ba, test_b, test_a)):
+    directions = [("AtoB", g_ab, test_a, test_b)] + ([("BtoA", g_ba, test_b, test_a)] if g_ba is not None else [])
+    for direction, net, source, target in directions:
         translated = translation_scores(translate_all(net, source), target)
         untouched = translation_scores(source, target)
         for metric in ("psnr", "ssim"):

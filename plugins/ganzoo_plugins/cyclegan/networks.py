@@ -4,11 +4,18 @@ Module order and nesting match the reference exactly, so its saved state_dicts l
 `strict=True` (e.g. `model.10.conv_block.1.weight` is the first conv of the first residual block).
 Normalisation is the reference's CycleGAN default: InstanceNorm2d without affine parameters or
 running statistics, hence conv layers followed by a norm keep their bias (as the reference does).
+
+The ResNet generator and the PatchGAN also take the anti-aliased resampling that CUT's reference
+(taesungp/contrastive-unpaired-translation) uses by default, again module for module, so that one
+set of networks serves both plugins and both references' files load.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 N_DOWNSAMPLING = 2  # the reference ResNet generator always halves the resolution twice
@@ -38,14 +45,57 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
-class ResnetGenerator(nn.Module):
-    """c7s1-ngf, two stride-2 downsamplings, `n_blocks` residual blocks, two upsamplings, c7s1."""
+def binomial_filter(size: int) -> Tensor:
+    """The size x size blur of Zhang (2019): a row of Pascal's triangle times itself, summing to 1."""
+    row = torch.tensor([math.comb(size - 1, k) for k in range(size)], dtype=torch.float32)
+    kernel = row[:, None] * row[None, :]
+    return kernel / kernel.sum()
 
-    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, n_blocks: int = 9):
+
+class Downsample(nn.Module):
+    """Anti-aliased halving (Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML 2019):
+    blur with a 3x3 binomial filter, then keep every second pixel.
+
+    The filter is a buffer, as in CUT's reference, so its files carry it (``model.7.filt``)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("filt", binomial_filter(3)[None, None].repeat(channels, 1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=2, groups=self.filt.shape[0])
+
+
+class Upsample(nn.Module):
+    """Anti-aliased doubling: a transposed convolution with a fixed 4x4 binomial filter (gain 4, so a
+    flat image stays flat) on an edge-padded input, cropped to exactly twice the size."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("filt", (binomial_filter(4) * 4)[None, None].repeat(channels, 1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        doubled = F.conv_transpose2d(padded, self.filt, stride=2, padding=2, groups=self.filt.shape[0])
+        return doubled[:, :, 1:-1, 1:-1]
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, two downsamplings, `n_blocks` residual blocks, two upsamplings, c7s1.
+
+    Down- and upsampling are stride-2 (transposed) convolutions, CycleGAN's layers. With
+    ``antialias`` each downsampling is a stride-1 conv, norm, ReLU and a ``Downsample``; with
+    ``antialias_up`` each upsampling is an ``Upsample`` followed by a stride-1 conv, norm, ReLU:
+    CUT's defaults, which its reference turns off with --no_antialias and --no_antialias_up.
+    """
+
+    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, n_blocks: int = 9,
+                 antialias: bool = False, antialias_up: bool = False):
         super().__init__()
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
         self.input_nc, self.output_nc, self.ngf, self.n_blocks = input_nc, output_nc, ngf, n_blocks
+        self.antialias, self.antialias_up = antialias, antialias_up
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0),
@@ -54,21 +104,38 @@ class ResnetGenerator(nn.Module):
         ]
         for i in range(N_DOWNSAMPLING):
             channels = ngf * 2**i
-            layers += [
-                nn.Conv2d(channels, channels * 2, kernel_size=3, stride=2, padding=1),
-                instance_norm(channels * 2),
-                nn.ReLU(True),
-            ]
+            if antialias:
+                layers += [
+                    nn.Conv2d(channels, channels * 2, kernel_size=3, stride=1, padding=1),
+                    instance_norm(channels * 2),
+                    nn.ReLU(True),
+                    Downsample(channels * 2),
+                ]
+            else:
+                layers += [
+                    nn.Conv2d(channels, channels * 2, kernel_size=3, stride=2, padding=1),
+                    instance_norm(channels * 2),
+                    nn.ReLU(True),
+                ]
         layers += [ResnetBlock(ngf * 2**N_DOWNSAMPLING) for _ in range(n_blocks)]
+        self.encoder_length = len(layers)  # the layers before the first upsampling
         for i in range(N_DOWNSAMPLING):
             channels = ngf * 2 ** (N_DOWNSAMPLING - i)
-            layers += [
-                nn.ConvTranspose2d(
-                    channels, channels // 2, kernel_size=3, stride=2, padding=1, output_padding=1
-                ),
-                instance_norm(channels // 2),
-                nn.ReLU(True),
-            ]
+            if antialias_up:
+                layers += [
+                    Upsample(channels),
+                    nn.Conv2d(channels, channels // 2, kernel_size=3, stride=1, padding=1),
+                    instance_norm(channels // 2),
+                    nn.ReLU(True),
+                ]
+            else:
+                layers += [
+                    nn.ConvTranspose2d(
+                        channels, channels // 2, kernel_size=3, stride=2, padding=1, output_padding=1
+                    ),
+                    instance_norm(channels // 2),
+                    nn.ReLU(True),
+                ]
         layers += [
             nn.ReflectionPad2d(3),
             nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0),
@@ -142,22 +209,28 @@ class UnetGenerator(nn.Module):
 
 
 class NLayerDiscriminator(nn.Module):
-    """PatchGAN: with n_layers=3 each output logit sees a 70x70 input patch."""
+    """PatchGAN: with n_layers=3 each output logit sees a 70x70 input patch.
 
-    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3):
+    With ``antialias`` (CUT's default) each stride-2 conv becomes a stride-1 conv followed, after
+    its activation, by a ``Downsample``."""
+
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, antialias: bool = False):
         super().__init__()
+        stride = 1 if antialias else 2
         layers: list[nn.Module] = [
-            nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1),
+            nn.Conv2d(input_nc, ndf, kernel_size=4, stride=stride, padding=1),
             nn.LeakyReLU(0.2, True),
         ]
+        layers += [Downsample(ndf)] if antialias else []
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
             layers += [
-                nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=2, padding=1),
+                nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=stride, padding=1),
                 instance_norm(ndf * mult),
                 nn.LeakyReLU(0.2, True),
             ]
+            layers += [Downsample(ndf * mult)] if antialias else []
         prev, mult = mult, min(2**n_layers, 8)
         layers += [
             nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=1, padding=1),
@@ -171,11 +244,17 @@ class NLayerDiscriminator(nn.Module):
         return self.model(x)
 
 
-def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
-    """The reference 'normal' init: conv/linear weights ~ N(0, gain), biases 0."""
+def init_weights(net: nn.Module, gain: float = 0.02, kind: str = "normal") -> nn.Module:
+    """The references' inits, biases 0: "normal" (CycleGAN's) draws conv/linear weights from
+    N(0, gain); "xavier" (CUT's) from Glorot's normal scaled by ``gain``."""
+    if kind not in ("normal", "xavier"):
+        raise ValueError(f"init kind must be normal or xavier, got {kind!r}")
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(module.weight, 0.0, gain)
+            if kind == "normal":
+                nn.init.normal_(module.weight, 0.0, gain)
+            else:
+                nn.init.xavier_normal_(module.weight, gain=gain)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
     return net

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ganzoo.plugin import DataInfo
+
 
 def steps_per_epoch(num_images_a: int, num_images_b: int, batch_size: int) -> float:
     """Optimizer steps in one epoch; an epoch is max(|A|, |B|) images, as the reference counts it."""
@@ -27,3 +29,9 @@ def linear_decay(constant_steps: float, decay_steps: float) -> Callable[[int], f
         return max(0.0, 1.0 - (step - constant_steps) / decay_steps)
 
     return factor
+
+
+def epoch_decay(n_epochs: float, n_epochs_decay: float, data: DataInfo) -> Callable[[int], float]:
+    """``linear_decay`` with its lengths in epochs of ``data`` at its configured batch size."""
+    per_epoch = steps_per_epoch(data.num_images, data.num_images_b, data.batch_size)
+    return linear_decay(n_epochs * per_epoch, n_epochs_decay * per_epoch)
