@@ -297,3 +297,17 @@ def test_plugin_honours_the_contract(unpaired_root, tmp_path):
 
     report = check_plugin("cut", tmp_path, data=str(unpaired_root))
     assert [p.name for p in report.exports] == ["cut-AtoB.onnx"]
+
+
+@pytest.mark.slow
+def test_every_role_agrees_across_two_ranks(tmp_path):
+    """Under DDP G is called for features as well as translations, and the D phase builds the G
+    graph the G phase trains through: every gradient must still be averaged across ranks."""
+    from distributed_helpers import run_ranks
+    from test_distributed import assert_states_equal
+
+    job = dict(plugin="cut", preset="tiny", data="digit-styles", steps=2, out=str(tmp_path / "run"),
+               overrides={**QUIET, **FASTCUT})
+    rank0, rank1 = run_ranks(2, job, tmp_path)
+    assert set(rank0["nets"]) == {"G", "D", "F"}
+    assert_states_equal(rank0, rank1)

@@ -85,10 +85,6 @@ class Translation(NamedTuple):
     flipped: bool  # inputs were mirrored (flip-equivariance)
 
 
-REFERENCE_FILE = (
-    "expected a generator state_dict (latest_net_G.pth) saved by contrastive-unpaired-translation "
-    "with --netG resnet_9blocks, resnet_6blocks or resnet_4blocks (instance norm, no dropout)"
-)
 # The method's settings for each preset; the data and schedule come on top.
 CUT = {"lambda_nce": 1.0, "nce_idt": True, "flip_equivariance": False}
 FASTCUT = {"lambda_nce": 10.0, "nce_idt": False, "flip_equivariance": True}
@@ -101,6 +97,11 @@ DIGIT_STYLES = {
 # Your own folders on a CPU: 143 -> 128 px random crops, 6 blocks, narrower networks.
 CPU = {"size": 128, "load_size": 143, "ngf": 32, "ndf": 32, "n_blocks": 6, "netf_nc": 128}
 PAPER = {"size": 256, "load_size": 286, "ngf": 64, "ndf": 64, "n_blocks": 9, "batch_size": 1, "netf_nc": 256}
+# What `ganzoo import cut` reads.
+REFERENCE_FILE = (
+    "expected a generator state_dict (latest_net_G.pth) saved by contrastive-unpaired-translation "
+    "with --netG resnet_9blocks, resnet_6blocks or resnet_4blocks (instance norm, no dropout)"
+)
 
 
 class CUTModel(TranslationGAN):
