@@ -1,8 +1,8 @@
 """`ganzoo bench`: training, inference and data-pipeline speed on this machine, in one report.
 
-Training: for each plugin, the engine's own loop (``Trainer.fit``) against the plugin's
-``reference_step``, a plain hand-written PyTorch loop over fresh copies of the same networks (same
-initial weights), the same batches and the same number of steps. After a warm-up the two run in
+Training: for each plugin, the engine's own loop (``Trainer.fit``) against the plain loop registered
+for it in the ``ganzoo.plain_loops`` entry-point group, a hand-written PyTorch loop over fresh copies
+of the same networks (same initial weights), the same batches and the same number of steps. After a warm-up the two run in
 interleaved rounds (engine, plain, plain, engine, engine, plain, ...) so both see the same machine
 load; the figures are medians over rounds and the ratio is the median of the per-round ratios. Each plugin
 runs in its own process, which gives its peak memory and keeps allocators apart. EMA is off (the

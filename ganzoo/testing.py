@@ -10,6 +10,15 @@ then checks: every logged loss is finite; a checkpoint holds every role and resu
 from it; sampling returns finite images of the data's shape in [-1, 1]; sampling twice with a
 seed is reproducible; and every ONNX export passes its parity check and runs in onnxruntime.
 Failures raise ``AssertionError`` with what was expected.
+
+Arguments besides the plugin (a registered name, ``package:name``, or a ``Plugin`` subclass, which
+is registered for the check) and the folder to work in:
+
+- ``data``: the dataset to train on (``--data``); default: the preset's or the engine's (digits);
+- ``overrides``: settings as for ``--set`` (model, train and data keys), on top of small defaults
+  (batch size 4, a log line, sample grid and checkpoint at every step);
+- ``condition``: sampling options passed to ``sample()`` (e.g. ``{"class": "three"}``);
+- ``export``: False skips the ONNX check (for plugins that export nothing).
 """
 
 from __future__ import annotations
@@ -74,7 +83,7 @@ def check_plugin(
         assert math.isfinite(value), f"{key} is not finite after two steps: {value}"
 
     state = ckpt.load(result.last_checkpoint)
-    roles = set(cls(registry.get_plugin(name).Config(), _data_info(run_dir)).build())
+    roles = set(cls(cls.Config(), _data_info(run_dir)).build())
     assert set(state["nets"]) == roles, f"checkpoint roles {sorted(state['nets'])} != built roles {sorted(roles)}"
     assert state["step"] == 2, f"checkpoint step {state['step']} != 2"
     resumed = train(name, steps=3, resume=run_dir)

@@ -74,3 +74,28 @@ def test_train_sample_export_generate(tmp_path):
     from PIL import Image
 
     assert Image.open(tmp_path / "onnx.png").size == (3 * 16 + 4 * 2, 3 * 16 + 4 * 2)
+
+
+def test_a_failure_inside_plugin_code_names_the_plugin_file_and_line(tmp_path, capsys):
+    """Without --debug: one line with the plugin, its file and the line that raised."""
+    import inspect
+
+    from ganzoo import registry
+    from ganzoo.cli.app import main
+    from ganzoo_plugins.dcgan import DCGAN
+
+    class BrokenLoss(DCGAN):
+        name = "broken-loss"
+
+        def generator_loss(self, nets, batch, ctx):
+            raise RuntimeError("shapes do not line up")
+
+    registry.register(BrokenLoss)
+    line = inspect.getsourcelines(BrokenLoss.generator_loss)[1] + 1
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "broken-loss", "--preset", "tiny", "--steps", "1", "--out", str(tmp_path / "r"),
+              "--set", "progress=false"])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and "\n" not in err
+    assert err.startswith(f"error in plugin 'broken-loss' ({__name__}) at {__file__}:{line}, in generator_loss:")
+    assert err.endswith("RuntimeError: shapes do not line up (run with --debug for the traceback)")
