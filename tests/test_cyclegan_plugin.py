@@ -3,7 +3,6 @@ previews, ONNX export, reference-weight import and the digit-styles answer key."
 
 import copy
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
