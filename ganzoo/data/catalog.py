@@ -78,7 +78,16 @@ def toy_pointset(name: str, seed: int) -> ImageSet:
     return ImageSet(points, None, None, f"{name} ({described}, 2-D points)")
 
 
+def check_channels(channels: int | None) -> None:
+    if channels not in (None, 1, 3):
+        raise UserError(
+            f"channels={channels} is not supported: use channels=1 (grayscale) or channels=3 (RGB), "
+            "or leave it unset for the dataset's own"
+        )
+
+
 def open_data(cfg: DataConfig, kind: str, seed: int = 0) -> OpenedData:
+    check_channels(cfg.channels)
     name = cfg.dataset
     size = stored_size(cfg)
     b = None

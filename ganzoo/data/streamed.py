@@ -243,6 +243,11 @@ def make_source(
     batch_size: int,
 ) -> TensorSource | StreamSource:
     """The engine's batch source for one dataset: on the device when decoded, else streamed."""
+    if workers is not None and workers < 0:  # checked for decoded data too, where it is unused
+        raise UserError(
+            f"workers={workers} must be 0 or more (0 decodes in the training process): "
+            "use workers=0 or more, or leave it unset for half the cores"
+        )
     if isinstance(data, StreamedSet):
         count = default_workers(world_size) if workers is None else workers
         return StreamSource(data, device, seed, hflip, rank, world_size, crop, count, batch_size)
