@@ -77,6 +77,14 @@ def test_a_resumed_run_does_not_append_onto_a_torn_line(run):
     assert not caught
 
 
+def test_stats_logged_after_the_resumed_checkpoint_can_be_dropped(run):
+    with (run / "stats.jsonl").open("a") as f:
+        f.write('{"step": 5}\n{"step": 6, "D/lo')  # logged after the step-4 checkpoint, then killed
+    assert RunDir(run).drop_stats_after(4) == 1
+    assert steps(run) == [1, 2, 3, 4]
+    assert RunDir(run).drop_stats_after(4) == 0
+
+
 def test_an_unparseable_config_is_one_line_naming_the_file(run, capsys):
     (run / "config.json").write_text('{"plugin": "dcgan", "model": {"ngf": 8,')
     code, _, err = cli(["report", run], capsys)

@@ -73,6 +73,17 @@ class RunDir:
             warnings.warn(note, DamagedFileWarning, stacklevel=2)
         return records
 
+    def drop_stats_after(self, step: int) -> int:
+        """Keep only the records up to ``step``, the checkpoint a run resumes from, so the steps it
+        logs again are not listed twice (damaged lines go too); returns how many records went."""
+        if not self.stats_file.is_file():
+            return 0
+        records, damaged = files.read_json_lines(self.stats_file)
+        kept = [r for r in records if r.get("step", 0) <= step]
+        if len(kept) < len(records) or damaged:
+            files.write_text(self.stats_file, "".join(json.dumps(r) + "\n" for r in kept))
+        return len(records) - len(kept)
+
     def remove_orphans(self) -> list[Path]:
         """Delete the temporary files of killed writes; only while holding the folder's ``RunLock``."""
         return [p for folder in (self.path, self.samples, self.checkpoints) for p in files.remove_orphans(folder)]
