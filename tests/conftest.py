@@ -19,3 +19,14 @@ def _fresh_registry():
 
 
 TINY = {"progress": False, "log_every": 1, "sample_every": 100, "checkpoint_every": 100}
+
+
+@pytest.fixture(scope="session")
+def tiny_dcgan_run(tmp_path_factory):
+    """A finished 4-step tiny DCGAN run (grids and checkpoints at steps 2 and 4). Read-only: copy it
+    before damaging it."""
+    from ganzoo.api import train
+
+    run = tmp_path_factory.mktemp("tiny-dcgan") / "run"
+    train("dcgan", preset="tiny", steps=4, out=run, overrides={**TINY, "sample_every": 2, "checkpoint_every": 2})
+    return run

@@ -154,7 +154,7 @@ def test_bad_requests_fail_with_one_line(translator_run, tmp_path, capsys):
     assert "would both be written" in main_error(
         ["translate", model, str(tmp_path / "one"), str(tmp_path / "two"), "--out", str(tmp_path / "o")], capsys
     )
-    assert "would overwrite it" in main_error(
+    assert "would overwrite the input" in main_error(
         ["translate", model, str(tmp_path / "one"), "--out", str(tmp_path / "one")], capsys
     )
     assert "not an image format" in main_error(

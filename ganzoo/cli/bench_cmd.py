@@ -39,7 +39,9 @@ def bench(
     if json_out is not None and str(json_out) == "-":
         typer.echo(to_json(report))
     elif json_out is not None:
-        json_out.write_text(to_json(report) + "\n")
+        from ganzoo.files import write_text
+
+        write_text(json_out, to_json(report) + "\n")
         typer.echo(f"wrote {json_out}")
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ganzoo import files
 from ganzoo.data.catalog import open_data
 from ganzoo.data.imageset import ImageSet, uint8_to_float
 from ganzoo.data.options import DataConfig
@@ -322,9 +322,7 @@ def evaluate_path(
 def append_record(path: Path, record: Mapping[str, Any]) -> None:
     records = json.loads(path.read_text()) if path.is_file() else []
     records.append(record)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, indent=2) + "\n")
-    os.replace(tmp, path)
+    files.write_json(path, records)
 
 
 # -- presenting ----------------------------------------------------------------------------------
