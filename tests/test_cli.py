@@ -99,3 +99,14 @@ def test_a_failure_inside_plugin_code_names_the_plugin_file_and_line(tmp_path, c
     assert exit_.value.code == 2 and "\n" not in err
     assert err.startswith(f"error in plugin 'broken-loss' ({__name__}) at {__file__}:{line}, in generator_loss:")
     assert err.endswith("RuntimeError: shapes do not line up (run with --debug for the traceback)")
+
+
+def test_ganzoos_own_warnings_print_as_one_line(tmp_path):
+    """A run that restarts (it stopped before its first checkpoint) says so in one plain line."""
+    run = tmp_path / "r"
+    ganzoo("train", "dcgan", "--preset", "tiny", "--steps", "1", "--out", run, "--set", "progress=false",
+           "--set", "checkpoint_every=100")
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()
+    proc = ganzoo("train", "--resume", run, "--steps", "1", "--set", "progress=false")
+    assert proc.stderr.strip().splitlines() == [f"warning: {run} holds no checkpoint yet: training it again from step 0"]

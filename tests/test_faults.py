@@ -149,7 +149,9 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_leaves_the_last_good_on
     code, _, err = cli(["train", "dcgan", "--resume", run, "--steps", "8"], capsys)
     target = run / "checkpoints" / "ckpt-00000006.pt"
     assert code == 2
-    assert err.strip() == f"error: the disk is full while writing {target}, which was not written: free some space and try again"
+    last = run / "checkpoints" / "ckpt-00000004.pt"
+    assert err.strip() == (f"error: the disk is full while writing {target}, which was not written; "
+                           f"the last good checkpoint is {last}: free some space and try again")
     monkeypatch.undo()
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["ckpt-00000002.pt", "ckpt-00000004.pt"]
     assert ckpt.newest_readable(run / "checkpoints").path.name == "ckpt-00000004.pt"
