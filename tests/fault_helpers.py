@@ -1,8 +1,11 @@
-"""Faults for tests: a disk that fills up in the middle of a write."""
+"""Faults for tests: a disk that fills up in the middle of a write; a run of the test's own to damage."""
 
 import errno
 import io
 import os
+import shutil
+
+import pytest
 
 from ganzoo import files
 
@@ -51,3 +54,19 @@ def fill_disk_when_writing(monkeypatch, name_part: str = "", room: int = 200, co
 
     monkeypatch.setattr(files, "_create_temp", create_temp)
     monkeypatch.setattr(os, "fdopen", open_fd)
+
+
+@pytest.fixture
+def copied_run(tiny_dcgan_run, tmp_path):
+    """A 4-step tiny DCGAN run (checkpoints and grids at 2 and 4) of this test's own, to damage."""
+    return shutil.copytree(tiny_dcgan_run, tmp_path / "run")
+
+
+def cli(argv, capsys):
+    """``ganzoo ARGV`` in this process: (exit code, stdout, stderr)."""
+    from ganzoo.cli.app import main
+
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return done.value.code or 0, captured.out, captured.err

@@ -6,7 +6,6 @@ one line naming the file.
 
 import json
 import os
-import shutil
 import stat
 import warnings
 
@@ -16,9 +15,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from fault_helpers import fill_disk_when_writing
+from fault_helpers import cli, copied_run, fill_disk_when_writing
 from ganzoo.api import train
-from ganzoo.cli.app import main
 from ganzoo.engine import checkpoint as ckpt
 from ganzoo.engine.rundir import RunDir
 from ganzoo.errors import DamagedFileWarning, UserError
@@ -27,17 +25,7 @@ from ganzoo.reporting.html import write_report
 TINY = {"progress": False, "log_every": 1, "sample_every": 2, "checkpoint_every": 2}
 
 
-@pytest.fixture
-def run(tiny_dcgan_run, tmp_path):
-    """A 4-step tiny DCGAN run of this test's own, to damage."""
-    return shutil.copytree(tiny_dcgan_run, tmp_path / "run")
-
-
-def cli(argv, capsys):
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return done.value.code or 0, captured.out, captured.err
+run = copied_run  # a 4-step tiny DCGAN run of the test's own, to damage
 
 
 def truncate(path, keep=0.5):

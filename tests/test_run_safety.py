@@ -6,7 +6,6 @@ Each numbered defect of the run-folder issue has a test here that failed before 
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,9 +15,9 @@ import warnings
 import pytest
 import torch
 
+from fault_helpers import cli, copied_run
 from ganzoo import registry
 from ganzoo.api import load_run, train
-from ganzoo.cli.app import main
 from ganzoo.engine import checkpoint as ckpt
 from ganzoo.engine.bookkeeping import NonFiniteLossError
 from ganzoo.engine.runstart import RunNote
@@ -28,18 +27,7 @@ from ganzoo_plugins.dcgan import DCGAN
 TINY = {"progress": False, "log_every": 1, "sample_every": 2, "checkpoint_every": 2}
 ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
 
-
-@pytest.fixture
-def run(tiny_dcgan_run, tmp_path):
-    """A 4-step tiny DCGAN run (checkpoints and grids at 2 and 4) of this test's own."""
-    return shutil.copytree(tiny_dcgan_run, tmp_path / "run")
-
-
-def cli(argv, capsys):
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return done.value.code or 0, captured.out, captured.err
+run = copied_run  # a 4-step tiny DCGAN run (checkpoints and grids at 2 and 4) of the test's own
 
 
 def steps_logged(run):
