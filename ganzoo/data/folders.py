@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganzoo.data.decode import IMAGE_EXTENSIONS, ImageDecodeError, load_image, resize_center_crop
+from ganzoo.data.decode import IMAGE_EXTENSIONS, ImageDecodeError, load_image
 from ganzoo.data.imageset import ImageSet
+from ganzoo.data.transforms import resize_center_crop
 from ganzoo.errors import UserError
 
 _EXTENSIONS_HINT = "/".join(sorted(IMAGE_EXTENSIONS))

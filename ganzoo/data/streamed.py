@@ -46,8 +46,9 @@ class FolderItems(Dataset):
 
     def __getitem__(self, index: int) -> Tensor:
         # Imported here: the engine imports this module, and OpenCV/albumentations load slowly.
-        from ganzoo.data.decode import ImageDecodeError, load_image, resize_center_crop
+        from ganzoo.data.decode import ImageDecodeError, load_image
         from ganzoo.data.folders import SkippedImagesWarning, unreadable_file_error
+        from ganzoo.data.transforms import resize_center_crop
 
         for offset in range(len(self.paths)):
             candidate = (index + offset) % len(self.paths)
