@@ -46,7 +46,7 @@ class PairingIgnoredWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Pair:
-    name: str  # names the pair in messages and tests: the side-by-side file's or the shared stem
+    name: str  # the pair's stem: its relative path without extension
     a: Path
     b: Path | None = None  # None: ``a`` is one side-by-side AB image
 
@@ -120,7 +120,7 @@ def aligned_pairs(folder: Path) -> list[Pair]:
             f"{len(wrong)} of {len(paths)} images in {folder} are not side-by-side AB pairs, whose width is "
             f"twice their height: {listing(wrong)}; fix or remove them, or give A and B as two folders"
         )
-    return [Pair(path.relative_to(folder).as_posix(), path) for path in paths]
+    return [Pair(path.relative_to(folder).with_suffix("").as_posix(), path) for path in paths]
 
 
 def upright_size(path: Path) -> tuple[int, int] | None:
