@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ from torch import nn
 from ganzoo.api import load_run, train
 from ganzoo.bench import plain_loop
 from ganzoo.cli.app import main
-from ganzoo.data.paired import PairingIgnoredWarning
 from ganzoo.engine.adversary import Adversary, EngineStepContext
 from ganzoo.engine.options import TrainConfig
 from ganzoo.engine.spec import resolve
@@ -353,12 +351,13 @@ def test_eval_passes_the_data_direction_to_the_answer_key(tmp_path):
     assert set(scores) == {"psnr_AtoB", "ssim_AtoB", "identity_psnr_AtoB", "identity_ssim_AtoB"}
 
 
-def test_cyclegan_trains_on_digit_pairs_as_unpaired_data_and_says_so(tmp_path):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        train("cyclegan", preset="tiny", steps=1, out=tmp_path / "run", overrides={**QUIET, "dataset": "digit-pairs"})
-    said = [str(w.message) for w in caught if issubclass(w.category, PairingIgnoredWarning)]
-    assert len(said) == 1 and "digit-pairs is paired data" in said[0]
+def test_cyclegan_trains_on_digit_pairs_as_unpaired_data_and_says_so_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["train", "cyclegan", "--data", "digit-pairs", "--preset", "tiny", "--steps", "1", "--out",
+              str(tmp_path / "run"), "--set", "progress=false"])
+    assert done.value.code in (0, None)
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith("warning: digit-pairs is paired data") and "pairing" in said[0]
     run = load_run(tmp_path / "run")
     scores = run.plugin.evaluate(run.nets, {"seed": 0})
     assert {"psnr_AtoB", "psnr_BtoA", "identity_psnr_AtoB"} <= set(scores)

@@ -1,13 +1,15 @@
 """The `ganzoo` command. Command modules import torch inside their bodies, so --help is instant.
 
 Errors: a ``UserError`` (and any other failure) prints one line; ``--debug`` or GANZOO_DEBUG=1
-shows the traceback instead. A failure inside a plugin's code names the plugin, the file and the line.
+shows the traceback instead. A failure inside a plugin's code names the plugin, the file and the
+line. ganzoo's own warnings (skipped files, ignored pairing) print as one line too.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import typer
 
@@ -58,6 +60,8 @@ for module in (train_cmd, sample_cmd, export_cmd, quickstart_cmd, translate_cmd,
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("GANZOO_DEBUG") == "1"
+    if not debug:
+        warnings.showwarning = show_warning
     try:
         app(args=args, prog_name="ganzoo")  # standalone: typer reports usage errors and exits
     except KeyboardInterrupt:
@@ -68,6 +72,14 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(error_line(exc), err=True)
         sys.exit(2)
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """ganzoo's own warnings (skipped files, ignored pairing...) as one line; others as Python shows them."""
+    if category.__module__.split(".")[0] == "ganzoo":
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def error_line(exc: BaseException) -> str:
