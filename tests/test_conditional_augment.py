@@ -19,6 +19,8 @@ from ganzoo.engine.options import TrainConfig
 from ganzoo.plugin import Batch, DataInfo, Stage
 from ganzoo_plugins.pix2pix import Pix2Pix, Pix2PixConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def holes(images: torch.Tensor) -> torch.Tensor:
     """Where an image is zero in every channel, per sample: (N, H, W)."""

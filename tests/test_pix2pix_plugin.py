@@ -129,8 +129,9 @@ def test_presets_resolve_to_the_documented_settings():
     assert paper.train.epochs == paper.model.n_epochs + paper.model.n_epochs_decay == 200 and paper.train.hflip
     cpu = resolve("pix2pix", {}, preset="cpu")
     assert (cpu.data.size, cpu.data.load_size, cpu.model.num_downs) == (128, 143, 7)
-    builtin = resolve("pix2pix", {})
-    assert (builtin.data.dataset, builtin.train.ema_half_life, builtin.model.lr) == ("digit-pairs", 0, 2e-4)
+    builtin = resolve("pix2pix", {})  # without --preset: the built-in pairs' CPU preset
+    assert (builtin.preset, builtin.data.dataset, builtin.data.size, builtin.model.num_downs) == ("digit-pairs", "digit-pairs", 32, 5)
+    assert (builtin.train.ema_half_life, builtin.model.lr, builtin.train.steps) == (0, 2e-4, 1200)
 
 
 def test_resume_is_exact_with_crops_flips_and_dropout(facades, tmp_path):

@@ -23,6 +23,7 @@ from ganzoo.errors import UserError
 from ganzoo.plugin import Accepts
 from translation_helpers import assert_resume_is_exact
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 QUIET = {"progress": False, "log_every": 1, "sample_every": 100, "checkpoint_every": 100, "workers": 0}
@@ -134,6 +135,11 @@ def test_in_memory_and_streamed_data_draw_the_same_transformed_batches_and_resum
 
 
 def test_training_with_a_pipeline_resumes_exactly(tmp_path):
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    for i in range(5):
+        Image.fromarray(noise((36, 72, 3), i)).save(pairs / f"{i}.png")  # side-by-side AB images
     path = save_pipeline(tmp_path / "p.json", A.Affine(rotate=(-15, 15), p=1.0), A.RandomBrightnessContrast(p=1.0))
-    settings = {**QUIET, "transform": str(path), "size": 32, "load_size": 36, "hflip": True, "dropout": False}
+    settings = {**QUIET, "dataset": str(pairs), "transform": str(path), "size": 32, "load_size": 36, "hflip": True,
+                "dropout": False}
     assert_resume_is_exact("pix2pix", settings, tmp_path)

@@ -68,6 +68,7 @@ class Pix2Pix(TranslationGAN):
         "ema_half_life": 0,
         "dataset": "digit-pairs",
     }
+    default_preset = "digit-pairs"  # the paper's unet_256 needs 256 px images: too much for a first try
     presets: Mapping[str, Mapping[str, Any]] = {
         # For tests: a few seconds on a CPU.
         "tiny": {"num_downs": 5, "ngf": 8, "ndf": 8, "n_layers_d": 2, "size": 32, "batch_size": 2},
