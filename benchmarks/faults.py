@@ -4,9 +4,9 @@ Every trial trains the same tiny DCGAN on the built-in digits to the same step a
 checkpoint (networks, EMA copies, optimizers) with an uninterrupted reference run: exact resume means
 they are identical, bit for bit. Faults:
 
-- ``kill``: ``ganzoo train`` in a child process is killed with SIGKILL at a random moment (often in
-  the middle of a checkpoint, since one is written every step), up to ``--kills-per-trial`` times,
-  and resumed with ``--resume`` after each kill;
+- ``kill``: ``ganzoo train`` in a child process is killed with SIGKILL, up to ``--kills-per-trial``
+  times, and resumed with ``--resume`` after each kill: every other kill at a random moment, the
+  others the moment a checkpoint's temporary file appears (in the middle of writing it);
 - ``disk``: the disk fills up (ENOSPC) at a random write of the run (a checkpoint, a grid, a stats
   line, the config), then space is freed and the run resumed;
 - ``writers``: two ``ganzoo train`` processes start into one folder at the same moment; exactly one
@@ -38,7 +38,7 @@ import torch
 
 STEPS = 24
 SETTINGS = {"progress": False, "log_every": 1, "sample_every": 4, "checkpoint_every": 1, "keep_checkpoints": 2}
-ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "OMP_NUM_THREADS": "1"}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def command(run: Path, *extra: str) -> list[str]:
@@ -92,13 +92,29 @@ def finish(run: Path, timeout: float = 600) -> bool:
     return subprocess.run(argv, env=ENV, capture_output=True, text=True, timeout=timeout).returncode == 0
 
 
+def wait_for_checkpoint_write(run: Path, proc: subprocess.Popen, skip: int) -> None:
+    """Return while a checkpoint is being written (its temporary file exists), after ``skip`` writes."""
+    seen: set[str] = set()
+    folder = run / "checkpoints"
+    while proc.poll() is None:
+        temporary = {p.name for p in folder.glob(".ckpt-*.tmp")} if folder.is_dir() else set()
+        if temporary - seen:
+            if len(seen) >= skip:
+                return
+            seen |= temporary
+        time.sleep(0.0005)
+
+
 def trial_kill(root: Path, rng: random.Random, reference: dict, kills: int, duration: float) -> dict:
     run = root / "run"
     killed_mid_write = 0
     argv = command(run)
-    for _ in range(kills):
+    for kill in range(kills):
         proc = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.2, duration))
+        if kill % 2:
+            wait_for_checkpoint_write(run, proc, skip=rng.randint(0, STEPS // 2))
+        else:
+            time.sleep(rng.uniform(0.2, duration))
         if proc.poll() is not None:
             break  # it finished before the kill
         proc.send_signal(signal.SIGKILL)

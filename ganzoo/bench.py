@@ -37,7 +37,7 @@ import ganzoo
 @dataclass
 class BenchOptions:
     plugins: Sequence[str] | None = None  # None: every installed plugin
-    preset: str | None = None  # where a plugin has it; None: "digits" ("digit-styles" for unpaired plugins)
+    preset: str | None = None  # where a plugin has it; None: the built-in dataset of its data kind (BUILTIN_DATA)
     steps: int = 20  # training steps per timed round; at 5 the per-round ratios spread by +-10% here
     rounds: int = 7  # timed rounds of each loop
     warmup: int = 2  # untimed steps of each loop first
@@ -104,7 +104,7 @@ def _load_average() -> float | None:
 
 
 # -- training: engine against the plain loop ----------------------------------------------------
-BUILTIN_DATA = {"images": "digits", "unpaired": "digit-styles"}  # the built-in dataset of each data kind
+BUILTIN_DATA = {"images": "digits", "unpaired": "digit-styles", "paired": "digit-pairs"}  # the built-in dataset of each data kind
 PLAIN_LOOPS = "ganzoo.plain_loops"  # entry-point group: plugin name -> make(nets, config) -> step(batch)
 
 

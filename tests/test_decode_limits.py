@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from ganzoo.data import decode
-from ganzoo.data.decode import ImageDecodeError, load_image, resize_center_crop
+from ganzoo.data.decode import ImageDecodeError, load_image
 from ganzoo.data.folders import SkippedImagesWarning, load_folder
+from ganzoo.data.transforms import resize_center_crop
 
 
 def write_flat_png(path, width, height):

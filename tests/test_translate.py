@@ -16,13 +16,7 @@ from ganzoo_plugins.cyclegan.networks import ResnetGenerator
 QUIET = {"progress": False, "log_every": 1, "sample_every": 100, "checkpoint_every": 100}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from threads, and on a busy CPU two threads spin-wait badly."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,12 @@ import typer
 
 def train(
     plugin: str = typer.Argument(None, help="Plugin name (see `ganzoo plugins list`); omit with --resume."),
-    data: str = typer.Option(None, "--data", help="digits, digit-styles, mnist, fashion-mnist, cifar10, or a folder."),
-    data_b: str = typer.Option(None, "--data-b", help="Second folder for unpaired (A/B) data."),
+    data: str = typer.Option(
+        None, "--data", help="digits, digit-styles, digit-pairs, mnist, fashion-mnist, cifar10, or a folder."
+    ),
+    data_b: str = typer.Option(
+        None, "--data-b", help="Second folder: domain B of unpaired data, or B of pairs matched by file name."
+    ),
     steps: int = typer.Option(None, "--steps", help="Training iterations (each draws one real batch)."),
     epochs: float = typer.Option(None, "--epochs", help="Length in passes over the data, instead of --steps."),
     batch_size: int = typer.Option(None, "--batch-size", help="Real images per step."),

@@ -1,9 +1,7 @@
-"""Decode image files to uint8 HWC arrays, and the resize/crop pipelines applied to them."""
+"""Decode image files to uint8 HWC arrays, and resize them (the pipelines built on that: ``transforms``)."""
 
 from __future__ import annotations
 
-import functools
-import os
 import threading
 import warnings
 from pathlib import Path
@@ -13,9 +11,6 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ganzoo.errors import UserError
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check on import
-import albumentations as A  # noqa: E402
 
 # Formats Pillow decodes in every standard build; matched case-insensitively.
 IMAGE_EXTENSIONS = frozenset(
@@ -141,28 +136,3 @@ def resize_shortest_side(array: np.ndarray, size: int) -> np.ndarray:
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     resized = cv2.resize(array, (new_width, new_height), interpolation=interpolation)
     return resized.reshape(new_height, new_width, array.shape[2]) if array.ndim == 3 else resized
-
-
-def _shortest_side_step(image: np.ndarray, size: int, **_params: object) -> np.ndarray:
-    # A module-level function (not a lambda) so the pipeline pickles into DataLoader workers.
-    return resize_shortest_side(image, size)
-
-
-@functools.lru_cache(maxsize=8)
-def eval_transform(size: int) -> A.Compose:
-    """The decode pipeline (uint8 HWC -> uint8 size x size HWC): shortest side to `size`, centre crop.
-
-    Every loader goes through it (folders in memory or streamed, torchvision sets); random crops and
-    flips happen later, on whole batches on the training device (``ganzoo.data.sources``).
-    """
-    return A.Compose(
-        [
-            A.Lambda(image=functools.partial(_shortest_side_step, size=size), name="shortest_side"),
-            A.CenterCrop(size, size),
-        ]
-    )
-
-
-def resize_center_crop(array: np.ndarray, size: int) -> np.ndarray:
-    """Resize the shorter side to `size`, then crop the centre square: uint8 HWC -> size x size."""
-    return np.ascontiguousarray(eval_transform(size)(image=array)["image"])

@@ -164,10 +164,13 @@ class Trainer:
 
         def source(images, seed):
             return make_source(images, self.device, seed, cfg.hflip, dist.rank, dist.world_size, crop,
-                               cfg.workers, cfg.batch_size)
+                               cfg.workers, cfg.batch_size, opened.transform)
 
-        b = source(opened.b, cfg.seed + 1) if opened.b is not None else None
-        self.stream = BatchStream(source(opened.a, cfg.seed), b)
+        if opened.pairs is not None:  # one source, so A and B of an item stay one pair
+            self.stream = BatchStream(source(opened.pairs, cfg.seed), split=opened.info.channels)
+        else:
+            b = source(opened.b, cfg.seed + 1) if opened.b is not None else None
+            self.stream = BatchStream(source(opened.a, cfg.seed), b)
         self.total_steps = cfg.steps
         if cfg.epochs is not None:  # an epoch is max(|A|, |B|) images, as CycleGAN's reference counts it
             self.total_steps = max(1, math.ceil(cfg.epochs * self.stream.epoch_length() / self.images_per_step()))
@@ -183,12 +186,15 @@ class Trainer:
         g = torch.Generator().manual_seed(self.cfg.seed)
         count = min(EXAMPLES, len(opened.a))
         size = self.data_info.size
-        pick = lambda s: center_crop(s.images[torch.randperm(len(s), generator=g)[:count]], size)  # noqa: E731
-        return Batch(
-            images=as_model_input(pick(opened.a)).to(self.device),
-            labels=opened.a.labels[:count].to(self.device) if opened.a.labels is not None else None,
-            images_b=as_model_input(pick(opened.b)).to(self.device) if opened.b is not None else None,
-        )
+        pick = lambda s, order: as_model_input(center_crop(s.images[order], size)).to(self.device)  # noqa: E731
+        order = torch.randperm(len(opened.a), generator=g)[:count]
+        examples = Batch(images=pick(opened.a, order))
+        if opened.a.labels is not None:
+            examples.labels = opened.a.labels[order].to(self.device)
+        if opened.b is not None:  # paired data: the same items of B, so that each example is a pair
+            order_b = order if opened.pairs is not None else torch.randperm(len(opened.b), generator=g)[:count]
+            examples.images_b = pick(opened.b, order_b)
+        return examples
 
     # -- 2. models --------------------------------------------------------------------------------
     def _build_models(self) -> None:

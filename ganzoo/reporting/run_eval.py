@@ -34,7 +34,7 @@ from ganzoo.plugin import Accepts
 METRICS_FILE = "metrics.json"
 # Command-line names -> ganzoo.metrics.evaluate names; the long names are accepted too.
 METRIC_ALIASES = {"pr": "precision_recall", "nn": "memorization"}
-DIGIT_SETS = ("digits", "digit-styles", "mnist")
+DIGIT_SETS = ("digits", "digit-styles", "digit-pairs", "mnist")
 # Enough real images for stable statistics at the usual sample counts without decoding a whole
 # large folder into memory; the count goes into the record.
 DEFAULT_REAL_LIMIT = 10_000
@@ -133,7 +133,7 @@ def run_subject(
             "images_seen": loaded.images_seen,
             "checkpoint": str(checkpoint) if checkpoint else "latest",
         },
-        plugin_scores=lambda: plugin.evaluate(loaded.nets, {"seed": spec.train.seed}),
+        plugin_scores=lambda: plugin.evaluate(loaded.nets, {"seed": spec.train.seed, "direction": spec.data.direction}),
     )
 
 
