@@ -14,14 +14,11 @@ training budget (steps, images, wall-clock time, threads).
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 TARGET_SHARE = 0.95
 

@@ -51,7 +51,7 @@ PICTURE_SCALE = 3
 def digit_styles_key(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Held-out test digits as (style A, style B) uint8 NHWC: the split the run with ``seed`` held out."""
     from ganzoo.data.digit_styles import make_digit_styles
-    from ganzoo_plugins.cyclegan.evaluation import TRAINING_TEST_COUNT
+    from ganzoo_plugins.answer_keys import TRAINING_TEST_COUNT
 
     styles = make_digit_styles(size=size, seed=seed, test_count=TRAINING_TEST_COUNT)
     return styles.test_a, styles.test_b
@@ -148,7 +148,7 @@ def resident_kb(field: str) -> int:
 
 
 def translate(trainer, images: np.ndarray) -> torch.Tensor:
-    from ganzoo_plugins.cyclegan.evaluation import as_batch, translate_all
+    from ganzoo_plugins.answer_keys import as_batch, translate_all
 
     nets = trainer.inference_nets()
     return translate_all(nets[trainer.plugin.translators["AtoB"]].eval(), as_batch(images))
@@ -156,7 +156,7 @@ def translate(trainer, images: np.ndarray) -> torch.Tensor:
 
 def score(run: Run, dataset: str) -> dict[str, float]:
     from ganzoo.metrics.translation import translation_scores
-    from ganzoo_plugins.cyclegan.evaluation import as_batch
+    from ganzoo_plugins.answer_keys import as_batch
 
     test_a, test_b = ANSWER_KEYS[dataset](run.trainer.data_info.size, run.seed)
     return translation_scores(translate(run.trainer, test_a), as_batch(test_b))

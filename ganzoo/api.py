@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,22 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganzoo.config import check_ranges, coerce, field_types
 from ganzoo.engine import checkpoint as ckpt
+from ganzoo.engine import runstart
 from ganzoo.engine.distributed import current as current_dist
-from ganzoo.engine.options import TrainConfig
 from ganzoo.engine.rundir import RunDir, new_run_path
 from ganzoo.engine.spec import RunSpec, resolve
 from ganzoo.engine.trainer import Trainer, TrainResult, build_roles
 from ganzoo.errors import UserError
 from ganzoo.plugin import DataInfo, Plugin
-
-# Settings a resumed run may change: its length, bookkeeping, where it runs, and learning rates
-# (a lower one after a NaN stop; the optimizers take the new value, and config.json records it).
-RESUMABLE_CHANGES = frozenset({
-    "steps", "epochs", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "progress",
-    "device", "workers", "tensorboard", "g_lr", "d_lr",
-})
 
 
 def train(
@@ -48,48 +39,41 @@ def train(
     resume: str | Path | None = None,
     checkpoint: str | Path | None = None,
 ) -> TrainResult:
-    """Train ``plugin`` (a name or ``package:name``); ``resume`` continues the run in that folder from
-    its last checkpoint (or from ``checkpoint``)."""
+    """Train ``plugin`` (a name or ``package:name``) into ``out``; ``resume`` continues the run in that
+    folder from its newest readable checkpoint (or from ``checkpoint``).
+
+    The folder is locked while training: a second process writing into it gets one line naming this
+    one. A folder whose run stopped before its first checkpoint starts again from step 0.
+    """
     requested = {"dataset": data, "steps": steps, "batch_size": batch_size, **(overrides or {})}
+    dist = current_dist()
     if resume is not None:
-        run = RunDir(Path(resume))
-        saved = RunSpec.from_dict(run.read_config(), source=str(run.config_file))
-        if plugin and plugin.rpartition(":")[2] != saved.plugin:
-            raise UserError(f"{run.path} is a run of plugin '{saved.plugin}', not '{plugin}': drop the plugin name to resume it")
+        if out is not None and Path(out) != Path(resume):
+            raise UserError("--out names a new run folder, --resume an existing one: pass only --resume RUN")
         if preset is not None:
             raise UserError("--preset cannot change a run being resumed: drop --preset (the run keeps its settings)")
-        spec = resumed_spec(saved, requested)
-        start = Path(checkpoint) if checkpoint is not None else ckpt.latest(run.checkpoints)
-        trainer = Trainer(spec, run.path, resume_from=start)
-    else:
-        spec = resolve(plugin, requested, preset)
-        # Under torchrun every rank acts on rank 0's answers, taken before rank 0 writes the folder.
-        dist = current_dist()
-        path = dist.from_main(Path(out) if out is not None else new_run_path(Path("runs"), spec.plugin))
-        if dist.from_main((path / "config.json").exists()):
-            raise UserError(f"{path} already holds a run: pass --resume {path} to continue it, or choose another --out")
-        trainer = Trainer(spec, path)
-    return trainer.fit()
-
-
-def resumed_spec(saved: RunSpec, requested: Mapping[str, Any]) -> RunSpec:
-    """The saved spec with the requested changes that a resumed run allows (others are refused)."""
-    changes = {k.rpartition(".")[2]: v for k, v in requested.items() if v is not None}
-    frozen = sorted(set(changes) - RESUMABLE_CHANGES)
-    if frozen:
-        raise UserError(
-            f"cannot change {', '.join(frozen)} when resuming: a resumed run keeps its config "
-            f"(only {', '.join(sorted(RESUMABLE_CHANGES))} may change); start a new run instead"
-        )
-    if not changes:
-        return saved
-    types = field_types(TrainConfig)
-    values = {key: coerce(value, types[key], key) for key, value in changes.items()}
-    if "steps" in values and "epochs" not in values:  # an explicit length replaces a saved length in epochs
-        values["epochs"] = None
-    train = dataclasses.replace(saved.train, **values)
-    check_ranges(train, "train")
-    return dataclasses.replace(saved, train=train)
+        run = RunDir(Path(resume))
+        with runstart.writing(run, dist):
+            saved = RunSpec.from_dict(run.read_config(), source=str(run.config_file))
+            if plugin and plugin.rpartition(":")[2] != saved.plugin:
+                raise UserError(f"{run.path} is a run of plugin '{saved.plugin}', not '{plugin}': drop the plugin name to resume it")
+            start = dist.decided_by_main(lambda: runstart.starting_point(run, checkpoint, saved))
+            if start is None:  # stopped before its first checkpoint: nothing to continue, any setting may change
+                runstart.note(f"{run.path} holds no checkpoint yet: training it again from step 0")
+                return Trainer(runstart.with_changes(saved, requested), run.path).fit()
+            return Trainer(runstart.resumed_spec(saved, requested), run.path, resume_from=start).fit()
+    spec = resolve(plugin, requested, preset)
+    # Under torchrun every rank acts on rank 0's answers, taken before rank 0 writes the folder.
+    path = dist.from_main(Path(out) if out is not None else new_run_path(Path("runs"), spec.plugin))
+    run = RunDir(path)
+    with runstart.writing(run, dist):
+        if dist.from_main(run.config_file.exists()):
+            if dist.from_main(bool(ckpt.list_checkpoints(run.checkpoints))):
+                raise UserError(f"{path} already holds a run: pass --resume {path} to continue it, or choose another --out")
+            runstart.note(f"{path} holds a run that stopped before its first checkpoint: starting it again")
+            if dist.is_main:
+                run.drop_stats_after(0)
+        return Trainer(spec, path).fit()
 
 
 @dataclass
@@ -122,12 +106,25 @@ class LoadedRun:
 
 
 def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedRun:
+    """A run's networks (EMA copies where kept) from its newest readable checkpoint, or ``checkpoint``."""
     run = RunDir(Path(path))
     config = run.read_config()
     spec = RunSpec.from_dict(config, source=str(run.config_file))
     info = DataInfo.from_dict(config["data_info"])
     plugin = spec.plugin_cls(spec.model, info)
-    state = ckpt.load(Path(checkpoint) if checkpoint else ckpt.latest(run.checkpoints))
+    if checkpoint is not None:
+        state = ckpt.load(Path(checkpoint))
+    else:
+        found = ckpt.newest_readable(run.checkpoints)
+        if found.note():
+            runstart.note(found.note())
+        state = found.state
+    if "config" in state:
+        runstart.check_edits(state["config"], spec, run.config_file)
+    recorded_version = state.get("plugin_version")
+    if recorded_version and recorded_version != spec.plugin_cls.version:
+        runstart.note(f"{run.path} was trained with {spec.plugin} {recorded_version}; "
+                      f"{spec.plugin_cls.version} is installed")
     nets = build_roles(plugin, spec.train)
     for role, module in nets.items():
         source = state["ema"].get(role, state["nets"][role])

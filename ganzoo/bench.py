@@ -1,8 +1,8 @@
 """`ganzoo bench`: training, inference and data-pipeline speed on this machine, in one report.
 
-Training: for each plugin, the engine's own loop (``Trainer.fit``) against the plugin's
-``reference_step``, a plain hand-written PyTorch loop over fresh copies of the same networks (same
-initial weights), the same batches and the same number of steps. After a warm-up the two run in
+Training: for each plugin, the engine's own loop (``Trainer.fit``) against the plain loop registered
+for it in the ``ganzoo.plain_loops`` entry-point group, a hand-written PyTorch loop over fresh copies
+of the same networks (same initial weights), the same batches and the same number of steps. After a warm-up the two run in
 interleaved rounds (engine, plain, plain, engine, engine, plain, ...) so both see the same machine
 load; the figures are medians over rounds and the ratio is the median of the per-round ratios. Each plugin
 runs in its own process, which gives its peak memory and keeps allocators apart. EMA is off (the
@@ -37,7 +37,7 @@ import ganzoo
 @dataclass
 class BenchOptions:
     plugins: Sequence[str] | None = None  # None: every installed plugin
-    preset: str | None = None  # where a plugin has it; None: "digits" ("digit-styles" for unpaired plugins)
+    preset: str | None = None  # where a plugin has it; None: the built-in dataset of its data kind (BUILTIN_DATA)
     steps: int = 20  # training steps per timed round; at 5 the per-round ratios spread by +-10% here
     rounds: int = 7  # timed rounds of each loop
     warmup: int = 2  # untimed steps of each loop first
@@ -104,7 +104,7 @@ def _load_average() -> float | None:
 
 
 # -- training: engine against the plain loop ----------------------------------------------------
-BUILTIN_DATA = {"images": "digits", "unpaired": "digit-styles"}  # the built-in dataset of each data kind
+BUILTIN_DATA = {"images": "digits", "unpaired": "digit-styles", "paired": "digit-pairs"}  # the built-in dataset of each data kind
 PLAIN_LOOPS = "ganzoo.plain_loops"  # entry-point group: plugin name -> make(nets, config) -> step(batch)
 
 

@@ -10,6 +10,7 @@ import torch
 
 import ganzoo
 from ganzoo.errors import UserError
+from ganzoo.files import DiskFullError, disk_full_code
 from ganzoo.plugin import ExportSpec
 
 if TYPE_CHECKING:
@@ -70,16 +71,22 @@ def export_run(run: LoadedRun, out_dir: Path, options: Mapping[str, Any]) -> lis
         with torch.no_grad():
             output = module(*spec.example_inputs)
         path = out_dir / f"{run.spec.plugin}-{spec.name}{'' if precision == 'fp32' else '-' + precision}.onnx"
-        export_onnx(
-            module,
-            spec.example_inputs,
-            path,
-            input_names=list(spec.input_names),
-            output_names=["image"],
-            dynamic_axes=spec.dynamic_axes,
-            metadata=metadata_for(run, spec, output),
-            parity_inputs=spec.parity_inputs,
-            precision=precision,
-        )
+        try:
+            export_onnx(
+                module,
+                spec.example_inputs,
+                path,
+                input_names=list(spec.input_names),
+                output_names=["image"],
+                dynamic_axes=spec.dynamic_axes,
+                metadata=metadata_for(run, spec, output),
+                parity_inputs=spec.parity_inputs,
+                precision=precision,
+            )
+        except Exception as exc:  # export_onnx leaves nothing at path when it fails
+            code = disk_full_code(exc)
+            if code is None:
+                raise
+            raise DiskFullError(path, code) from exc
         written.append(path)
     return written

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
+
+from ganzoo import files
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -25,8 +26,5 @@ def grid(images: Tensor, nrow: int | None = None, padding: int = 2) -> Tensor:
 
 
 def save_png(image: Tensor, path: Path) -> Path:
-    """Save a CHW image in [-1, 1]; one channel is written as grayscale."""
-    array = to_uint8(image)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path)
-    return path
+    """Save a CHW image in [-1, 1] atomically; one channel is written as grayscale."""
+    return files.save_image(to_uint8(image), path)

@@ -10,6 +10,15 @@ then checks: every logged loss is finite; a checkpoint holds every role and resu
 from it; sampling returns finite images of the data's shape in [-1, 1]; sampling twice with a
 seed is reproducible; and every ONNX export passes its parity check and runs in onnxruntime.
 Failures raise ``AssertionError`` with what was expected.
+
+Arguments besides the plugin (a registered name, ``package:name``, or a ``Plugin`` subclass, which
+is registered for the check) and the folder to work in:
+
+- ``data``: the dataset to train on (``--data``); default: the preset's or the engine's (digits);
+- ``overrides``: settings as for ``--set`` (model, train and data keys), on top of small defaults
+  (batch size 4, a log line, sample grid and checkpoint at every step);
+- ``condition``: sampling options passed to ``sample()`` (e.g. ``{"class": "three"}``);
+- ``export``: False skips the ONNX check (for plugins that export nothing).
 """
 
 from __future__ import annotations
@@ -74,7 +83,8 @@ def check_plugin(
         assert math.isfinite(value), f"{key} is not finite after two steps: {value}"
 
     state = ckpt.load(result.last_checkpoint)
-    roles = set(cls(registry.get_plugin(name).Config(), _data_info(run_dir)).build())
+    model_config, data_info = _run_config(run_dir)
+    roles = set(cls(model_config, data_info).build())
     assert set(state["nets"]) == roles, f"checkpoint roles {sorted(state['nets'])} != built roles {sorted(roles)}"
     assert state["step"] == 2, f"checkpoint step {state['step']} != 2"
     resumed = train(name, steps=3, resume=run_dir)
@@ -98,11 +108,14 @@ def check_plugin(
     return ContractReport(run_dir, losses, tuple(first.shape), exports)
 
 
-def _data_info(run_dir: Path):
+def _run_config(run_dir: Path):
+    """The model config and data description the run recorded (a preset's sizes, not the defaults)."""
     from ganzoo.engine.rundir import RunDir
+    from ganzoo.engine.spec import RunSpec
     from ganzoo.plugin import DataInfo
 
-    return DataInfo.from_dict(RunDir(run_dir).read_config()["data_info"])
+    recorded = RunDir(run_dir).read_config()
+    return RunSpec.from_dict(recorded).model, DataInfo.from_dict(recorded["data_info"])
 
 
 def _check_onnx_runs(path: Path, channels: int) -> None:

@@ -211,10 +211,6 @@ def test_cli_sample_by_name_and_bad_class(run, tmp_path, capsys):
 
 
 # -- export and runtime -------------------------------------------------------------------------
-def test_plugin_honours_the_contract(tmp_path):
-    testing = pytest.importorskip("ganzoo.testing")
-    report = testing.check_plugin("cgan", tmp_path, condition={"class": "three"})
-    assert report.sample_shape == (3, 1, 16, 16) and len(report.exports) == 1
 
 
 def test_export_has_latent_and_label_inputs_with_class_metadata(run, onnx_path):

@@ -1,16 +1,13 @@
 """The command line: fast help, one-line errors, the train/sample/export/generate path."""
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
-
 
 def ganzoo(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "ganzoo", *map(str, args)], capture_output=True, text=True, env=ENV, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "ganzoo", *map(str, args)], capture_output=True, text=True, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -18,7 +15,7 @@ def ganzoo(*args, check=True):
 
 def test_help_does_not_import_torch():
     code = "import sys; from ganzoo.cli.app import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip().endswith("False"), proc.stdout + proc.stderr
     assert "Commands" in proc.stdout
 
@@ -74,3 +71,39 @@ def test_train_sample_export_generate(tmp_path):
     from PIL import Image
 
     assert Image.open(tmp_path / "onnx.png").size == (3 * 16 + 4 * 2, 3 * 16 + 4 * 2)
+
+
+def test_a_failure_inside_plugin_code_names_the_plugin_file_and_line(tmp_path, capsys):
+    """Without --debug: one line with the plugin, its file and the line that raised."""
+    import inspect
+
+    from ganzoo import registry
+    from ganzoo.cli.app import main
+    from ganzoo_plugins.dcgan import DCGAN
+
+    class BrokenLoss(DCGAN):
+        name = "broken-loss"
+
+        def generator_loss(self, nets, batch, ctx):
+            raise RuntimeError("shapes do not line up")
+
+    registry.register(BrokenLoss)
+    line = inspect.getsourcelines(BrokenLoss.generator_loss)[1] + 1
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "broken-loss", "--preset", "tiny", "--steps", "1", "--out", str(tmp_path / "r"),
+              "--set", "progress=false"])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and "\n" not in err
+    assert err.startswith(f"error in plugin 'broken-loss' ({__name__}) at {__file__}:{line}, in generator_loss:")
+    assert err.endswith("RuntimeError: shapes do not line up (run with --debug for the traceback)")
+
+
+def test_ganzoos_own_warnings_print_as_one_line(tmp_path):
+    """A run that restarts (it stopped before its first checkpoint) says so in one plain line."""
+    run = tmp_path / "r"
+    ganzoo("train", "dcgan", "--preset", "tiny", "--steps", "1", "--out", run, "--set", "progress=false",
+           "--set", "checkpoint_every=100")
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()
+    proc = ganzoo("train", "--resume", run, "--steps", "1", "--set", "progress=false")
+    assert proc.stderr.strip().splitlines() == [f"warning: {run} holds no checkpoint yet: training it again from step 0"]

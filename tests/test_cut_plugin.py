@@ -281,15 +281,25 @@ def test_presets_resolve_to_the_documented_settings():
 
 
 def test_answer_key_scores_a_to_b_only():
+    from ganzoo.data.digit_pairs import make_digit_pairs
     from ganzoo.data.digit_styles import make_digit_styles
-    from ganzoo_plugins.cyclegan.evaluation import as_batch
-    from test_cyclegan_plugin import AnswerKeyOracle
+    from ganzoo_plugins.answer_keys import as_batch
+    from translation_helpers import AnswerKeyOracle
 
     styles = make_digit_styles(size=16, seed=0, test_count=200)
     plugin = CUTModel(CUTConfig(), DataInfo(channels=3, size=16, kind="unpaired", name="digit-styles"))
     scores = plugin.evaluate({"G": AnswerKeyOracle(as_batch(styles.test_a), as_batch(styles.test_b))}, {"seed": 0})
     assert set(scores) == {"psnr_AtoB", "ssim_AtoB", "identity_psnr_AtoB", "identity_ssim_AtoB"}
     assert scores["psnr_AtoB"] == pytest.approx(100.0) and scores["identity_psnr_AtoB"] < 15
+
+    pairs = make_digit_pairs(16)  # digit-pairs trained unpaired: its held-out pairs are the key
+    edges, styled = as_batch(pairs.test_a), as_batch(pairs.test_b)
+    plugin = CUTModel(CUTConfig(), DataInfo(channels=3, size=16, kind="unpaired", name="digit-pairs"))
+    scores = plugin.evaluate({"G": AnswerKeyOracle(edges, styled)}, {})
+    assert set(scores) == {"psnr_AtoB", "ssim_AtoB", "identity_psnr_AtoB", "identity_ssim_AtoB"}
+    assert scores["psnr_AtoB"] == pytest.approx(100.0)
+    other = CUTModel(CUTConfig(), DataInfo(channels=3, size=16, kind="unpaired", name="my-folders"))
+    assert other.evaluate({"G": AnswerKeyOracle(edges, styled)}, {}) == {}
 
 
 def test_plugin_honours_the_contract(unpaired_root, tmp_path):

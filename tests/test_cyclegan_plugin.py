@@ -3,7 +3,6 @@ previews, ONNX export, reference-weight import and the digit-styles answer key."
 
 import copy
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +26,12 @@ from ganzoo.errors import UserError
 from ganzoo.plugin import Batch, DataInfo, Stage
 from ganzoo_plugins.cyclegan import CycleGAN, CycleGANConfig
 from ganzoo_plugins.cyclegan.schedule import linear_decay, steps_per_epoch
+from translation_helpers import AnswerKeyOracle, assert_resume_is_exact
 
 QUIET = {"progress": False, "log_every": 1, "sample_every": 100, "checkpoint_every": 100}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from threads, and on a busy CPU two threads spin-wait badly."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_unpaired_root(root: Path, corrupt: bool = False) -> Path:
@@ -211,13 +205,7 @@ def test_schedule_helpers():
 
 def test_resume_is_exact_with_full_pools_crops_and_flips(unpaired_root, tmp_path):
     settings = {**QUIET, "dataset": str(unpaired_root), "pool_size": 2, "load_size": 20, "hflip": True}
-    train("cyclegan", preset="tiny", steps=4, out=tmp_path / "straight", overrides=settings)
-    train("cyclegan", preset="tiny", steps=2, out=tmp_path / "split", overrides=settings)
-    train("cyclegan", steps=4, resume=tmp_path / "split")
-    a, b = (ckpt.load(ckpt.latest(tmp_path / name / "checkpoints")) for name in ("straight", "split"))
-    for role in a["nets"]:
-        for key, tensor in a["nets"][role].items():
-            assert torch.equal(tensor, b["nets"][role][key]), f"{role}.{key}"
+    a, b = assert_resume_is_exact("cyclegan", settings, tmp_path)
     for domain in ("A", "B"):
         assert torch.equal(a["plugin_state"][f"pool_{domain}"]["images"], b["plugin_state"][f"pool_{domain}"]["images"])
 
@@ -354,19 +342,6 @@ def test_import_of_a_mismatched_file_fails_with_one_line(tmp_path, capsys):
 # --- the answer key ----------------------------------------------------------------------------
 
 
-class AnswerKeyOracle(nn.Module):
-    """Returns the B rendering of whichever test A image it is shown."""
-
-    def __init__(self, test_a: torch.Tensor, test_b: torch.Tensor):
-        super().__init__()
-        self.keys, self.values = test_a.flatten(1), test_b
-        self.anchor = nn.Parameter(torch.zeros(()))
-
-    def forward(self, x):
-        nearest = torch.cdist(x.flatten(1), self.keys).argmin(dim=1)
-        return self.values[nearest] + self.anchor
-
-
 class Untouched(nn.Module):
     def __init__(self):
         super().__init__()
@@ -378,7 +353,7 @@ class Untouched(nn.Module):
 
 def test_answer_key_scores_translations_and_the_identity_baseline():
     from ganzoo.data.digit_styles import make_digit_styles
-    from ganzoo_plugins.cyclegan.evaluation import as_batch
+    from ganzoo_plugins.answer_keys import as_batch
 
     styles = make_digit_styles(size=16, seed=0, test_count=200)
     info = DataInfo(channels=3, size=16, kind="unpaired", name="digit-styles")
@@ -390,11 +365,3 @@ def test_answer_key_scores_translations_and_the_identity_baseline():
     assert scores["identity_psnr_AtoB"] < 15 and scores["identity_ssim_AtoB"] < 0.5  # the styles differ a lot
     other = CycleGAN(CycleGANConfig(), DataInfo(channels=3, size=16, kind="unpaired", name="my-folders"))
     assert other.evaluate(nets, {}) == {}
-
-
-def test_plugin_honours_the_contract(unpaired_root, tmp_path):
-    testing = pytest.importorskip("ganzoo.testing")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", SkippedImagesWarning)
-        report = testing.check_plugin("cyclegan", tmp_path, data=str(unpaired_root))
-    assert [p.name for p in report.exports] == ["cyclegan-AtoB.onnx", "cyclegan-BtoA.onnx"]

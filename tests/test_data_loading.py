@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganzoo.data.decode import ImageDecodeError, load_image, resize_center_crop, resize_shortest_side
+from ganzoo.data.decode import ImageDecodeError, load_image, resize_shortest_side
 from ganzoo.data.folders import (
     SkippedImagesWarning,
     index_folder,
@@ -25,6 +25,7 @@ from ganzoo.data.folders import (
 )
 from ganzoo.data.imageset import ImageSet
 from ganzoo.data.torchvision_sets import load_torchvision
+from ganzoo.data.transforms import resize_center_crop
 from ganzoo.errors import UserError
 
 

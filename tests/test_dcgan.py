@@ -6,7 +6,6 @@ from torch import nn
 
 from ganzoo.errors import UserError
 from ganzoo.plugin import DataInfo
-from ganzoo.testing import check_plugin
 from ganzoo_plugins.dcgan import DCGAN, DCGANConfig, blocks_for
 
 
@@ -40,9 +39,3 @@ def test_architecture_follows_the_paper():
 def test_rejects_sizes_that_are_not_powers_of_two():
     with pytest.raises(UserError, match="power of two"):
         blocks_for(48)
-
-
-def test_contract(tmp_path):
-    report = check_plugin("dcgan", tmp_path)
-    assert report.sample_shape == (3, 1, 16, 16)
-    assert [p.name for p in report.exports] == ["dcgan-generator.onnx"]

@@ -351,11 +351,3 @@ def test_plain_loop_is_the_engines_step_by_hand(tmp_path):
             torch.testing.assert_close(ours, plain[name], rtol=1e-5, atol=1e-6, msg=name)
         ours = module.state_dict()
         assert any(not torch.equal(ours[k], v) for k, v in initial[role].items()), role
-
-
-def test_contract(tmp_path):
-    from ganzoo.testing import check_plugin
-
-    report = check_plugin("progan", tmp_path)
-    assert report.sample_shape == (3, 1, 16, 16)
-    assert [p.name for p in report.exports] == ["progan-generator.onnx"]

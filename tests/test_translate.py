@@ -16,13 +16,7 @@ from ganzoo_plugins.cyclegan.networks import ResnetGenerator
 QUIET = {"progress": False, "log_every": 1, "sample_every": 100, "checkpoint_every": 100}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from threads, and on a busy CPU two threads spin-wait badly."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +148,7 @@ def test_bad_requests_fail_with_one_line(translator_run, tmp_path, capsys):
     assert "would both be written" in main_error(
         ["translate", model, str(tmp_path / "one"), str(tmp_path / "two"), "--out", str(tmp_path / "o")], capsys
     )
-    assert "would overwrite it" in main_error(
+    assert "would overwrite the input" in main_error(
         ["translate", model, str(tmp_path / "one"), "--out", str(tmp_path / "one")], capsys
     )
     assert "not an image format" in main_error(

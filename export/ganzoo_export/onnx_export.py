@@ -91,10 +91,31 @@ def export_onnx(
         max_error, sizes = _check_parity(
             prepared, staged, input_sets, input_names, tolerance, providers
         )
-        os.replace(staged, path)
+        _publish(staged, path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return ExportReport(path=path, max_abs_error=max_error, sizes_checked=sizes)
+
+
+def _publish(staged: Path, path: Path) -> None:
+    """fsync, rename, fsync the folder: the file is complete or absent even after a power loss.
+
+    The same rule as ``ganzoo.files.atomic_write``, restated because this package imports without
+    the core.
+    """
+    with open(staged, "r+b") as file:
+        os.fsync(file.fileno())
+    os.replace(staged, path)
+    try:
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # Windows cannot open a folder
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass  # some filesystems refuse fsync on a folder; the file itself is on disk
+    finally:
+        os.close(folder)
 
 
 def _check_names(

@@ -58,6 +58,8 @@ for module in (train_cmd, sample_cmd, export_cmd, quickstart_cmd, translate_cmd,
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("GANZOO_DEBUG") == "1"
+    if not debug:
+        show_own_warnings_as_one_line()
     try:
         app(args=args, prog_name="ganzoo")  # standalone: typer reports usage errors and exits
     except KeyboardInterrupt:
@@ -68,6 +70,21 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(error_line(exc), err=True)
         sys.exit(2)
+
+
+def show_own_warnings_as_one_line() -> None:
+    """ganzoo's warnings (skipped images, a name two packages provide, how a run starts) print as
+    ``warning: ...``; other libraries' warnings keep Python's format."""
+    import warnings
+
+    default = warnings.formatwarning
+
+    def one_line(message, category, filename, lineno, line=None):
+        if category.__module__.startswith("ganzoo"):
+            return f"warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = one_line  # formatting, not showing: tests that record warnings still see them
 
 
 def error_line(exc: BaseException) -> str:

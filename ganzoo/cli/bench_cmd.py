@@ -10,7 +10,7 @@ import typer
 
 def bench(
     plugins: str = typer.Option(None, "--plugins", help="Comma-separated plugins (default: every installed one)."),
-    preset: str = typer.Option(None, "--preset", help="Preset for the plugins that have it (default: the CPU-sized 'digits' / 'digit-styles')."),
+    preset: str = typer.Option(None, "--preset", help="Preset for the plugins that have it (default: the CPU-sized one named after the built-in data: 'digits', 'digit-styles', 'digit-pairs')."),
     steps: int = typer.Option(20, "--steps", help="Training steps per timed round (fewer: noisier ratios)."),
     rounds: int = typer.Option(7, "--rounds", help="Timed rounds of each loop; figures are medians."),
     warmup: int = typer.Option(2, "--warmup", help="Untimed training steps before the rounds."),
@@ -39,7 +39,9 @@ def bench(
     if json_out is not None and str(json_out) == "-":
         typer.echo(to_json(report))
     elif json_out is not None:
-        json_out.write_text(to_json(report) + "\n")
+        from ganzoo.files import write_text
+
+        write_text(json_out, to_json(report) + "\n")
         typer.echo(f"wrote {json_out}")
 
 

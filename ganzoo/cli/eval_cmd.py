@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,9 @@ def eval_(
     record = evaluate_subject(subject, metrics, features, weights, download, num, seed, nn_space, device)
     typer.echo(format_table(record))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(record, indent=2) + "\n")
+        from ganzoo.files import write_json
+
+        write_json(json_out, record)
     pictures = record.get("memorization_pictures", {})
     written = [subject.out_dir / f"{subject.prefix}metrics.json", *(pictures[k] for k in ("grid", "distances") if k in pictures)]
     typer.echo("wrote " + ", ".join(str(p) for p in written) + (f", {json_out}" if json_out else ""))

@@ -33,7 +33,8 @@ def generate(
     """Generate images from an exported model with onnxruntime (no PyTorch needed)."""
     import math
 
-    from ganzoo_export.images import make_grid, save_image
+    from ganzoo.files import save_image
+    from ganzoo_export.images import make_grid
     from ganzoo_export.runtime import GanzooModel
 
     if not model.is_file():
@@ -49,7 +50,6 @@ def generate(
         save_image(make_grid(images, nrow=max(1, math.ceil(math.sqrt(n)))), out)
         typer.echo(f"wrote {out} ({n} images, providers {', '.join(session.providers)})")
     else:
-        out.mkdir(parents=True, exist_ok=True)
         for i, image in enumerate(images):
             save_image(image, out / f"{i:04d}.png")
         typer.echo(f"wrote {n} images to {out}")

@@ -19,7 +19,8 @@ def quickstart(
     import math
 
     from ganzoo.api import load_run, train
-    from ganzoo_export.images import make_grid, save_image
+    from ganzoo.files import save_image
+    from ganzoo_export.images import make_grid
     from ganzoo_export.runtime import GanzooModel
 
     run_dir = out / "dcgan-digits"

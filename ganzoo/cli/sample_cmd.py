@@ -19,19 +19,28 @@ def sample(
     """Sample a grid (or single images) from a trained run."""
     from ganzoo.api import load_run
     from ganzoo.config import parse_assignments
+    from ganzoo.errors import UserError
     from ganzoo.images import grid, save_png
 
+    if n < 1:
+        raise UserError(f"-n {n} is out of range: ask for 1 or more images")
     loaded = load_run(run, checkpoint)
     condition = parse_assignments(sets)
     if class_ is not None:
+        if not (loaded.spec.plugin_cls.accepts.labels and loaded.data_info.num_classes):
+            raise UserError(
+                f"{run} is an unconditional '{loaded.spec.plugin}' run: it draws no classes, so leave out --class"
+            )
         condition["class"] = class_
     images = loaded.sample(n, seed, **condition)
     if images.dim() == 2:  # point data (e.g. ring8): coordinates as CSV, one sample per row
         import numpy as np
 
+        from ganzoo.files import atomic_write
+
         target = out or loaded.path / "samples" / f"sample-seed{seed}.csv"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        np.savetxt(target, images.cpu().numpy(), delimiter=",", fmt="%.6f")
+        with atomic_write(target) as file:
+            np.savetxt(file, images.cpu().numpy(), delimiter=",", fmt="%.6f")
         typer.echo(f"wrote {len(images)} points to {target}")
         return
     target = out or loaded.path / "samples" / f"sample-seed{seed}.png"

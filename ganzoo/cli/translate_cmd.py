@@ -7,6 +7,7 @@ back, and large ones run in overlapping tiles, through the same tiling code for 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,19 +119,37 @@ def collect_images(inputs: Sequence[Path]) -> list[Path]:
     return found
 
 
-def output_paths(images: Sequence[Path], out: Path, fmt: str | None) -> list[Path]:
+def output_paths(images: Sequence[Path], out: Path, fmt: str | None, overwrite: bool) -> list[Path]:
+    """Where each image goes; refuses before any work is done to write over an input or, unless
+    ``overwrite``, over anything already in ``out`` (a symlink there counts: it is replaced, never followed)."""
     targets = [out / (image.stem + (f".{fmt}" if fmt else image.suffix)) for image in images]
+    # Identities, not paths: an input reached through a symlink, a hard link or another spelling
+    # of its name (case-insensitive disks) is still the input.
+    inputs = {_identity(os.stat(image)) for image in images} | {_identity(os.lstat(image)) for image in images}
     seen: dict[Path, Path] = {}
+    existing: list[Path] = []
     for image, target in zip(images, targets):
         if target in seen:
             raise UserError(
                 f"{seen[target]} and {image} would both be written to {target}: "
                 "translate them into separate --out folders"
             )
-        if target.exists() and target.resolve() == image.resolve():
-            raise UserError(f"translating {image} into {out} would overwrite it: choose another --out folder")
         seen[target] = image
+        if not os.path.lexists(target):
+            continue
+        if _identity(os.lstat(target)) in inputs:
+            raise UserError(f"translating {image} into {out} would overwrite the input {target}: choose another --out folder")
+        if target.is_dir() and not target.is_symlink():
+            raise UserError(f"{target} is a folder, where {image} would be written: choose another --out folder")
+        existing.append(target)
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more outputs)" if len(existing) > 1 else ""
+        raise UserError(f"{existing[0]} already exists{more}: pass --overwrite to replace it, or choose another --out folder")
     return targets
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
 
 
 def check_format(fmt: str | None) -> str | None:
@@ -145,12 +164,16 @@ def check_format(fmt: str | None) -> str | None:
     return fmt
 
 
-def save(image, path: Path) -> None:
-    from PIL import Image
+def save(image, path: Path, overwrite: bool) -> None:
+    from ganzoo import files
 
-    pixels = image[:, :, 0] if image.shape[2] == 1 else image
     options = {"quality": JPEG_QUALITY} if path.suffix.lower() in JPEG_LIKE else {}
-    Image.fromarray(pixels).save(path, **options)
+    try:
+        files.save_image(image, path, replace=overwrite, **options)
+    except FileExistsError:
+        raise UserError(
+            f"{path} appeared while translating: pass --overwrite to replace it, or choose another --out folder"
+        ) from None
 
 
 def translate(
@@ -162,11 +185,17 @@ def translate(
     tile: int = typer.Option(512, "--tile", help="Images larger than this run as overlapping tiles of this size."),
     overlap: int = typer.Option(32, "--overlap", help="Overlap of neighbouring tiles, in pixels."),
     strict: bool = typer.Option(False, "--strict/--no-strict", help="Fail on unreadable images instead of skipping them."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files already in --out (never an input)."),
     device: str = typer.Option("auto", "--device", help="Run folders: auto, cpu, cuda or cuda:N."),
     providers: str = typer.Option(None, "--providers", help="ONNX files: comma-separated onnxruntime providers."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Run folders: a checkpoint file instead of the latest."),
 ) -> None:
-    """Translate images at their own resolution, keeping file names (EXIF orientation applied)."""
+    """Translate images at their own resolution, keeping file names (EXIF orientation applied).
+
+    Never writes over an input; files already in --out are refused unless --overwrite; each output
+    appears whole (written to a temporary file, then renamed), and a symlink in --out is replaced,
+    never followed.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -175,7 +204,7 @@ def translate(
 
     fmt = check_format(fmt)
     images = collect_images(inputs)
-    targets = output_paths(images, out, fmt)
+    targets = output_paths(images, out, fmt, overwrite)
     if model.suffix.lower() == ".onnx":
         translator = onnx_translator(model, direction, providers, tile, overlap)
     else:
@@ -195,7 +224,7 @@ def translate(
                     raise unreadable_file_error(err) from err
                 skipped.append(err)
                 continue
-            save(translator.translate(image), target)
+            save(translator.translate(image), target, overwrite)
     typer.echo(f"translated {len(images) - len(skipped)} images ({translator.direction}) into {out}")
     if skipped:
         first = skipped[0]

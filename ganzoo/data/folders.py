@@ -5,21 +5,24 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
-from ganzoo.data.decode import IMAGE_EXTENSIONS, ImageDecodeError, load_image, resize_center_crop
+from ganzoo.data.decode import IMAGE_EXTENSIONS, ImageDecodeError, load_image
 from ganzoo.data.imageset import ImageSet
+from ganzoo.data.transforms import resize_center_crop
 from ganzoo.errors import UserError
 
 _EXTENSIONS_HINT = "/".join(sorted(IMAGE_EXTENSIONS))
 # Decoding runs in threads (Pillow and OpenCV release the GIL); chunks bound the pending results.
 _DECODE_CHUNK = 512
+T = TypeVar("T")
 
 
 class SkippedImagesWarning(UserWarning):
@@ -109,25 +112,30 @@ def unreadable_file_error(err: ImageDecodeError) -> UserError:
     )
 
 
-def _decode_or_error(path: Path, size: int, channels: int) -> np.ndarray | ImageDecodeError:
+def decode_file(path: Path, size: int, channels: int) -> np.ndarray:
+    """One image file as uint8 ``size`` x ``size`` HWC (shortest side resized, centre cropped)."""
+    return resize_center_crop(load_image(path, channels, draft_size=size), size)
+
+
+def _or_error(decode: Callable[[T], np.ndarray], item: T) -> np.ndarray | ImageDecodeError:
     try:
-        return resize_center_crop(load_image(path, channels, draft_size=size), size)
+        return decode(item)
     except ImageDecodeError as err:
         return err
 
 
-def _decode_all(
-    paths: Sequence[Path], size: int, channels: int, strict: bool
+def decode_all(
+    items: Sequence[T], decode: Callable[[T], np.ndarray], size: int, channels: int, strict: bool
 ) -> tuple[np.ndarray, list[int], list[ImageDecodeError]]:
-    """Decode into one preallocated NCHW array; return it (trimmed), kept indices and failures."""
-    images = np.empty((len(paths), channels, size, size), dtype=np.uint8)
+    """Decode items (files, pairs) with ``decode`` into one preallocated NCHW array; return it
+    (trimmed), the kept indices and the failures."""
+    images = np.empty((len(items), channels, size, size), dtype=np.uint8)
     kept: list[int] = []
     failures: list[ImageDecodeError] = []
-    decode = functools.partial(_decode_or_error, size=size, channels=channels)
     with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
-        for start in range(0, len(paths), _DECODE_CHUNK):
-            chunk = paths[start : start + _DECODE_CHUNK]
-            for index, result in enumerate(pool.map(decode, chunk), start):
+        for start in range(0, len(items), _DECODE_CHUNK):
+            chunk = items[start : start + _DECODE_CHUNK]
+            for index, result in enumerate(pool.map(functools.partial(_or_error, decode), chunk), start):
                 if isinstance(result, ImageDecodeError):
                     if strict:
                         raise unreadable_file_error(result) from result
@@ -147,7 +155,8 @@ def load_folder(path: str | Path, size: int, channels: int, strict: bool = False
     skipped with one SkippedImagesWarning, or raise UserError on the first one when `strict`.
     """
     index = index_folder(path)
-    images, kept, failures = _decode_all(index.paths, size, channels, strict)
+    decode = functools.partial(decode_file, size=size, channels=channels)
+    images, kept, failures = decode_all(index.paths, decode, size, channels, strict)
     if not kept:
         raise UserError(
             f"none of the {len(index.paths)} images in {path} could be read "

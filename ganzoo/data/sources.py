@@ -163,13 +163,22 @@ class TensorSource:
 
 
 class BatchStream:
-    """Draws ``Batch`` objects: one source, or two independent ones for unpaired A/B data."""
+    """Draws ``Batch`` objects: one source, or two independent ones for unpaired A/B data.
 
-    def __init__(self, a: TensorSource, b: TensorSource | None = None):
-        self.a, self.b = a, b
+    Paired data is one source whose items hold A's ``split`` channels followed by B's: one cursor,
+    one crop, one flip and one resize for both, split into ``images`` and ``images_b`` here.
+    """
+
+    def __init__(self, a: TensorSource, b: TensorSource | None = None, split: int | None = None):
+        if b is not None and split is not None:
+            raise ValueError("a paired stream draws both sides from one source: pass b or split, not both")
+        self.a, self.b, self.split = a, b, split
 
     def next(self, batch_size: int, resolution: int | None = None) -> Batch:
         images, labels, index = self.a.next(batch_size, resolution)
+        if self.split is not None:
+            a, b = images[:, : self.split].contiguous(), images[:, self.split :].contiguous()
+            return Batch(images=a, labels=labels, images_b=b, index=index, index_b=index)
         images_b, _, index_b = self.b.next(batch_size, resolution) if self.b is not None else (None, None, None)
         return Batch(images=images, labels=labels, images_b=images_b, index=index, index_b=index_b)
 

@@ -44,9 +44,15 @@ class FolderItems(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> Tensor:
+    def decode(self, index: int) -> np.ndarray:
+        """Item ``index`` as uint8 HWC; raises ImageDecodeError for a file that cannot be read."""
         # Imported here: the engine imports this module, and OpenCV/albumentations load slowly.
-        from ganzoo.data.decode import ImageDecodeError, load_image, resize_center_crop
+        from ganzoo.data.folders import decode_file
+
+        return decode_file(self.paths[index], self.size, self.channels)
+
+    def __getitem__(self, index: int) -> Tensor:
+        from ganzoo.data.decode import ImageDecodeError
         from ganzoo.data.folders import SkippedImagesWarning, unreadable_file_error
 
         for offset in range(len(self.paths)):
@@ -54,7 +60,7 @@ class FolderItems(Dataset):
             if candidate in self._unreadable:
                 continue
             try:
-                array = resize_center_crop(load_image(self.paths[candidate], self.channels, draft_size=self.size), self.size)
+                array = self.decode(candidate)
             except ImageDecodeError as err:
                 if self.strict:
                     raise unreadable_file_error(err) from err
@@ -66,12 +72,64 @@ class FolderItems(Dataset):
         raise UserError(f"none of the {len(self.paths)} images could be read: check the files")
 
 
+class TensorItems(Dataset):
+    """The items of a decoded uint8 NCHW tensor, for in-memory data drawn through a host-side pipeline."""
+
+    def __init__(self, images: Tensor):
+        self.images = images
+        self.channels, self.size = int(images.shape[1]), int(images.shape[-1])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.images[index]
+
+
+class ChannelItems(Dataset):
+    """Some channels of another set's items: one side of streamed pairs (A's channels, then B's)."""
+
+    def __init__(self, items: Dataset, channels: slice):
+        self.items, self.channel_slice = items, channels
+        self.channels = len(range(*channels.indices(items.channels)))
+        self.size = items.size
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.items[index][self.channel_slice]
+
+
+class Transformed(Dataset):
+    """Items through a user's pipeline (``ganzoo.data.transforms.UserPipeline``) with the random
+    parameters that (seed, epoch, item) give, so they are the same on resume, in any worker or rank.
+
+    It is indexed by (epoch, item) pairs, which ``_EpochOrder`` yields for it.
+    """
+
+    def __init__(self, items: Dataset, pipeline: Any, seed: int):
+        self.items, self.pipeline, self.seed = items, pipeline, seed
+        self.channels, self.size = items.channels, items.size
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, drawn: tuple[int, int]) -> Tensor:
+        from ganzoo.data.transforms import item_seed
+
+        epoch, index = drawn
+        image = self.items[index].permute(1, 2, 0).numpy()
+        out = self.pipeline(image, item_seed(self.seed, epoch, index))
+        return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))
+
+
 class LazyImages:
     """Stands in for a uint8 NCHW tensor: a shape, and decoding of the items indexed."""
 
     dtype = torch.uint8
 
-    def __init__(self, items: FolderItems):
+    def __init__(self, items: Dataset):
         self.items = items
         self.shape = torch.Size((len(items), items.channels, items.size, items.size))
 
@@ -93,9 +151,13 @@ class LazyImages:
 
 @dataclass
 class StreamedSet:
-    """A folder indexed but not decoded; ``open_data`` returns it in place of an ``ImageSet``."""
+    """A folder indexed but not decoded; ``open_data`` returns it in place of an ``ImageSet``.
 
-    items: FolderItems
+    ``items`` decode one uint8 CHW image each and say their ``channels`` and ``size`` (``FolderItems``,
+    or pairs of images, or the items of a tensor when a pipeline runs on in-memory data).
+    """
+
+    items: Dataset
     labels: Tensor | None
     class_names: list[str] | None
     source: str
@@ -134,18 +196,21 @@ def open_folder(path: str | Path, size: int, channels: int, cfg: DataConfig) -> 
                        f"folder {path} ({described})")
 
 
-class _EpochOrder(Sampler[int]):
-    """This rank's items, epoch after epoch without end, starting at (epoch, cursor)."""
+class _EpochOrder(Sampler):
+    """This rank's items, epoch after epoch without end, starting at (epoch, cursor); with
+    ``with_epoch`` as (epoch, item) pairs."""
 
-    def __init__(self, count: int, seed: int, rank: int, world_size: int, epoch: int, cursor: int):
+    def __init__(self, count: int, seed: int, rank: int, world_size: int, epoch: int, cursor: int,
+                 with_epoch: bool = False):
         self.count, self.seed, self.rank, self.world_size = count, seed, rank, world_size
-        self.epoch, self.cursor = epoch, cursor
+        self.epoch, self.cursor, self.with_epoch = epoch, cursor, with_epoch
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int] | Iterator[tuple[int, int]]:
         epoch, cursor = self.epoch, self.cursor
         while True:
             order, _ = epoch_plan(self.count, self.seed, epoch, False, self.rank, self.world_size)
-            yield from order[cursor:].tolist()
+            items = order[cursor:].tolist()
+            yield from ((epoch, item) for item in items) if self.with_epoch else items
             epoch, cursor = epoch + 1, 0
 
 
@@ -170,8 +235,9 @@ class StreamSource:
         crop: int | None = None,
         workers: int = 2,
         chunk: int = 64,
+        transform: Any = None,
     ):
-        self.data, self.device, self.crop = data, device, crop
+        self.data, self.device, self.crop, self.transform = data, device, crop, transform
         self.workers, self.chunk = workers, chunk
         self.labels = data.labels.to(device) if data.labels is not None else None
         self.position = EpochCursor(len(data), seed, hflip, rank, world_size, device)
@@ -184,10 +250,13 @@ class StreamSource:
     def _start(self) -> None:
         on_cuda = self.device.type == "cuda"
         where = self.position
+        items = self.data.items if self.transform is None else Transformed(self.data.items, self.transform, where.seed)
+        order = _EpochOrder(len(self.data), where.seed, where.rank, where.world_size, where.epoch, where.cursor,
+                            with_epoch=self.transform is not None)
         loader = DataLoader(
-            self.data.items,
+            items,
             batch_size=self.chunk,
-            sampler=_EpochOrder(len(self.data), where.seed, where.rank, where.world_size, where.epoch, where.cursor),
+            sampler=order,
             num_workers=self.workers,
             pin_memory=on_cuda,
             prefetch_factor=PREFETCH_BATCHES if self.workers > 0 else None,
@@ -242,9 +311,18 @@ def make_source(
     crop: int | None,
     workers: int | None,
     batch_size: int,
+    transform: Any = None,
 ) -> TensorSource | StreamSource:
-    """The engine's batch source for one dataset: on the device when decoded, else streamed."""
+    """The engine's batch source for one dataset: on the device when decoded, else streamed.
+
+    With a host-side ``transform`` (``ganzoo.data.transforms.UserPipeline``) decoded data is drawn
+    through DataLoader workers too, since every draw of an item transforms it anew.
+    """
+    if transform is not None and not isinstance(data, StreamedSet):
+        if data.images.dim() != 4:
+            raise UserError("transform= changes images, and this dataset holds points: drop the transform")
+        data = StreamedSet(TensorItems(data.images), data.labels, getattr(data, "class_names", None), data.source)
     if isinstance(data, StreamedSet):
         count = default_workers(world_size) if workers is None else workers
-        return StreamSource(data, device, seed, hflip, rank, world_size, crop, count, batch_size)
+        return StreamSource(data, device, seed, hflip, rank, world_size, crop, count, batch_size, transform)
     return TensorSource(data.images, data.labels, device, seed, hflip, rank, world_size, crop)

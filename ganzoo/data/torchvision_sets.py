@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torchvision import datasets
 
-from ganzoo.data.decode import resize_center_crop
 from ganzoo.data.imageset import ImageSet
+from ganzoo.data.transforms import resize_center_crop
 from ganzoo.errors import UserError
 
 _DATASETS = {

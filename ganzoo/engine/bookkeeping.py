@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ganzoo.engine.distributed import DistInfo
 from ganzoo.errors import UserError
@@ -57,8 +59,8 @@ class FiniteGuard:
     ever written from a non-finite state, and the error still names the first bad step.
     """
 
-    def __init__(self, device: torch.device, dist: DistInfo, last_checkpoint: Callable[[], Any]):
-        self.device, self.dist = device, dist
+    def __init__(self, device: torch.device, dist: DistInfo, last_checkpoint: Callable[[], Any], run: Path):
+        self.device, self.dist, self.run = device, dist, run
         self.every_step = device.type != "cuda"
         self.last_checkpoint = last_checkpoint
         self.pending: list[tuple[int, Mapping[str, torch.Tensor]]] = []
@@ -83,13 +85,29 @@ class FiniteGuard:
             self.fail({}, self.pending[-1][0], in_another_process=True)
         self.pending.clear()
 
-    def fail(self, terms: Mapping[str, torch.Tensor], step: int, in_another_process: bool = False) -> None:
+    @torch.no_grad()
+    def check_weights(self, step: int, nets: Mapping[str, nn.Module], ema: Mapping[str, Any],
+                      optimizers: Mapping[str, torch.optim.Optimizer]) -> None:
+        """Refuse to write samples or a checkpoint from non-finite weights or optimizer state (an
+        infinite learning rate can leave the losses of one step finite and every weight infinite)."""
+        tensors = [t for m in nets.values() for t in m.state_dict().values()]
+        tensors += [t for e in ema.values() for t in e.module.state_dict().values()]
+        tensors += [v for o in optimizers.values() for s in o.state.values() for v in s.values() if torch.is_tensor(v)]
+        floats = [t for t in tensors if t.is_floating_point()]
+        finite = bool(torch.stack([t.isfinite().all() for t in floats]).all()) if floats else True
+        if self.dist.any_rank(not finite, self.device):
+            self.fail({}, step, what="the weights or optimizer state")
+
+    def fail(self, terms: Mapping[str, torch.Tensor], step: int, in_another_process: bool = False,
+             what: str | None = None) -> None:
         bad = [k for k, v in terms.items() if not bool(torch.isfinite(v).all())]
-        what = "a loss of another process" if in_another_process else ", ".join(bad)
-        when = f"by step {step}" if in_another_process else f"at step {step}"
+        what = what or ("a loss of another process" if in_another_process else ", ".join(bad))
+        when = f"by step {step}" if in_another_process or what.startswith("the weights") else f"at step {step}"
         last = self.last_checkpoint()
-        where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-        raise NonFiniteLossError(
-            f"training stopped: {what} became NaN or infinite {when}; {where}. "
-            "Lower the learning rate or change the loss, then resume"
-        )
+        if last:
+            advice = (f"the last good checkpoint is {last}. Resume from it with lower learning rates, e.g. "
+                      f"ganzoo train --resume {self.run} --checkpoint {last} --set g_lr=... --set d_lr=...")
+        else:
+            advice = (f"no checkpoint was written yet. Start again with lower learning rates, e.g. "
+                      f"ganzoo train --resume {self.run} --set g_lr=... --set d_lr=...")
+        raise NonFiniteLossError(f"training stopped: {what} became NaN or infinite {when}; {advice}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -59,6 +59,22 @@ class DistInfo:
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def decided_by_main(self, decide: Callable[[], T]) -> T:
+        """``decide()`` run on rank 0 alone, its result (or its ``UserError``) given to every rank, so
+        an error on rank 0 stops every rank instead of leaving the others waiting."""
+        from ganzoo.errors import UserError
+
+        outcome: tuple[Any, str | None] = (None, None)
+        if self.is_main:
+            try:
+                outcome = (decide(), None)
+            except UserError as exc:
+                outcome = (None, str(exc))
+        value, problem = self.from_main(outcome)
+        if problem is not None:
+            raise UserError(problem)
+        return value
 
     def gather(self, value: Any) -> list[Any]:
         """Every rank's ``value``, in rank order, on every rank."""

@@ -30,6 +30,7 @@ from torch import nn
 
 from ganzoo.data.catalog import OpenedData, open_data
 from ganzoo.data.imageset import as_model_input
+from ganzoo.data.options import DataConfig
 from ganzoo.data.sources import BatchStream, center_crop
 from ganzoo.data.streamed import make_source
 from ganzoo.engine import checkpoint as ckpt
@@ -42,6 +43,7 @@ from ganzoo.engine.progress import ProgressDisplay
 from ganzoo.engine.rundir import RunDir
 from ganzoo.engine.spec import RunSpec
 from ganzoo.errors import UserError
+from ganzoo.files import DiskFullError
 from ganzoo.images import save_png
 from ganzoo.plugin import Batch, DataInfo, Phase, Plugin, Stage
 
@@ -89,15 +91,24 @@ def build_roles(plugin: Plugin, cfg) -> dict[str, nn.Module]:
     return nets
 
 
-def check_data_fits(plugin_cls: type[Plugin], plugin: str, info: DataInfo, dataset: str) -> None:
-    accepts = plugin_cls.accepts
+DATA_HINTS = {
+    "vectors": "use a plugin that accepts points (e.g. the example package ganzoo-vanilla-gan) or an image dataset",
+    "unpaired": "use an image-to-image plugin such as cyclegan",
+    "paired": "use a paired image-to-image plugin such as pix2pix",
+}
+
+
+def check_data_fits(plugin_cls: type[Plugin], plugin: str, data: DataConfig, info: DataInfo | None = None) -> None:
+    """Refuse data the plugin does not take (before opening it, and once ``info`` says what it is),
+    with a line that says which plugins do."""
+    accepts, dataset = plugin_cls.accepts, data.dataset
+    if data.dataset_b and not {"unpaired", "paired"} & set(accepts.kinds):
+        raise UserError(f"--data-b gives a second domain, but plugin '{plugin}' learns from one dataset "
+                        f"(it takes {accepts.describe()}): drop --data-b, or use an image-to-image plugin")
+    if info is None:
+        return
     if info.kind not in accepts.kinds:
-        hints = {
-            "vectors": "use a plugin that accepts points (e.g. the example package ganzoo-vanilla-gan) or an image dataset",
-            "unpaired": "use an image-to-image plugin such as cyclegan",
-            "paired": "use a paired image-to-image plugin such as pix2pix",
-        }
-        hint = hints.get(info.kind, "use a dataset of the kind it takes")
+        hint = DATA_HINTS.get(info.kind, "use a dataset of the kind it takes")
         raise UserError(f"{dataset} is {info.kind} data, which plugin '{plugin}' does not take "
                         f"(it takes {accepts.describe()}): {hint}")
     if accepts.labels and not info.num_classes:
@@ -128,33 +139,38 @@ class Trainer:
             torch.manual_seed(self.cfg.seed + 1_000_003 * self.dist.rank)
         self._build_optimization()
         self.examples = self._examples(opened)
-        self.guard = FiniteGuard(self.device, self.dist, self._last_checkpoint)
+        self.guard = FiniteGuard(self.device, self.dist, self._last_checkpoint, self.run.path)
         self._stop_requested = False
         self.tensorboard = self._open_tensorboard()
         if resume_from is not None:
             self._restore(ckpt.load(self.dist.from_main(resume_from)))
             if self.dist.is_main:
-                self.run.write_config(spec.to_dict(self.data_info))  # records settings changed on resume
+                self.run.drop_stats_after(self.step)  # steps after the checkpoint are logged again
         else:
             self.plugin.on_train_start(self.examples)
-            if self.dist.is_main:
-                self.run.write_config(spec.to_dict(self.data_info))
+        if self.dist.is_main:
+            with self.disk_full_note():
+                self.run.write_config(spec.to_dict(self.data_info))  # on resume: records what changed
 
     # -- 1. data ----------------------------------------------------------------------------------
     def _build_data(self) -> OpenedData:
         cfg, dist = self.cfg, self.dist
         self.plugin_cls = self.spec.plugin_cls
+        check_data_fits(self.plugin_cls, self.spec.plugin, self.spec.data)
         opened = open_data(self.spec.data, self.plugin_cls.accepts, seed=cfg.seed)
-        check_data_fits(self.plugin_cls, self.spec.plugin, opened.info, self.spec.data.dataset)
+        check_data_fits(self.plugin_cls, self.spec.plugin, self.spec.data, opened.info)
         self.data_info: DataInfo = dataclasses.replace(opened.info, batch_size=cfg.batch_size * dist.world_size)
         crop = self.spec.data.size if self.spec.data.load_size else None
 
         def source(images, seed):
             return make_source(images, self.device, seed, cfg.hflip, dist.rank, dist.world_size, crop,
-                               cfg.workers, cfg.batch_size)
+                               cfg.workers, cfg.batch_size, opened.transform)
 
-        b = source(opened.b, cfg.seed + 1) if opened.b is not None else None
-        self.stream = BatchStream(source(opened.a, cfg.seed), b)
+        if opened.pairs is not None:  # one source, so A and B of an item stay one pair
+            self.stream = BatchStream(source(opened.pairs, cfg.seed), split=opened.info.channels)
+        else:
+            b = source(opened.b, cfg.seed + 1) if opened.b is not None else None
+            self.stream = BatchStream(source(opened.a, cfg.seed), b)
         self.total_steps = cfg.steps
         if cfg.epochs is not None:  # an epoch is max(|A|, |B|) images, as CycleGAN's reference counts it
             self.total_steps = max(1, math.ceil(cfg.epochs * self.stream.epoch_length() / self.images_per_step()))
@@ -170,12 +186,15 @@ class Trainer:
         g = torch.Generator().manual_seed(self.cfg.seed)
         count = min(EXAMPLES, len(opened.a))
         size = self.data_info.size
-        pick = lambda s: center_crop(s.images[torch.randperm(len(s), generator=g)[:count]], size)  # noqa: E731
-        return Batch(
-            images=as_model_input(pick(opened.a)).to(self.device),
-            labels=opened.a.labels[:count].to(self.device) if opened.a.labels is not None else None,
-            images_b=as_model_input(pick(opened.b)).to(self.device) if opened.b is not None else None,
-        )
+        pick = lambda s, order: as_model_input(center_crop(s.images[order], size)).to(self.device)  # noqa: E731
+        order = torch.randperm(len(opened.a), generator=g)[:count]
+        examples = Batch(images=pick(opened.a, order))
+        if opened.a.labels is not None:
+            examples.labels = opened.a.labels[order].to(self.device)
+        if opened.b is not None:  # paired data: the same items of B, so that each example is a pair
+            order_b = order if opened.pairs is not None else torch.randperm(len(opened.b), generator=g)[:count]
+            examples.images_b = pick(opened.b, order_b)
+        return examples
 
     # -- 2. models --------------------------------------------------------------------------------
     def _build_models(self) -> None:
@@ -301,22 +320,35 @@ class Trainer:
         due_checkpoint = step % cfg.checkpoint_every == 0 or last
         if self.guard.every_step or due_log or due_sample or due_checkpoint:
             self.guard.check()  # before anything is logged or written
-        if due_log:
-            self.write_log()
-        else:
-            self.display.advance(step)
-        if due_sample:
-            self.write_samples()
-        if due_checkpoint:
-            self.save_checkpoint()
-        # Several ranks agree through an all-reduce, a wait for every GPU: once per log interval.
-        may_stop = self.dist.world_size == 1 or due_log
-        if may_stop and self.dist.any_rank(self._stop_requested, self.device):  # all ranks stop at one step
-            self.guard.check()
-            if not due_checkpoint:
+        if due_sample or due_checkpoint:
+            self.guard.check_weights(self.step, self.nets, self.ema, self.optim.optimizers)
+        with self.disk_full_note():
+            if due_log:
+                self.write_log()
+            else:
+                self.display.advance(step)
+            if due_sample:
+                self.write_samples()
+            if due_checkpoint:
                 self.save_checkpoint()
-            return True
+            # Several ranks agree through an all-reduce, a wait for every GPU: once per log interval.
+            may_stop = self.dist.world_size == 1 or due_log
+            if may_stop and self.dist.any_rank(self._stop_requested, self.device):  # all ranks stop at one step
+                self.guard.check()
+                if not due_checkpoint:
+                    self.guard.check_weights(self.step, self.nets, self.ema, self.optim.optimizers)
+                    self.save_checkpoint()
+                return True
         return False
+
+    @contextlib.contextmanager
+    def disk_full_note(self) -> Iterator[None]:
+        """A full disk stops training with one line that also names the last good checkpoint."""
+        try:
+            yield
+        except DiskFullError as err:
+            last = self._last_checkpoint()
+            raise err.with_note(f"the last good checkpoint is {last}" if last else "no checkpoint was written yet") from err
 
     def write_log(self) -> None:
         record = self.losses.record(**{f"stage/{k}": v for k, v in self.stage.info().items()})

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ganzoo.files import atomic_write
+
 # Bookkeeping fields of every stats record; everything else named "<phase>/<term>" is a loss term.
 BOOKKEEPING = {"step", "images_seen", "images_per_sec", "time"}
 
@@ -55,6 +57,6 @@ def plot_loss_curves(records: Sequence[dict[str, Any]], out: Path, title: str = 
     axes[-1].set_xlabel("step")
     if title:
         figure.suptitle(title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out)
+    with atomic_write(out) as file:
+        figure.savefig(file, format="png")
     return out

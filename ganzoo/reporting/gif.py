@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from ganzoo.errors import DamagedFileWarning
+from ganzoo.files import save_image
 
 STEP_GRID = re.compile(r"^step-(\d+)\.png$")
 CAPTION_HEIGHT = 14
 
 
 def sample_grids(samples_dir: Path) -> list[tuple[int, Path]]:
-    """(step, path) of every preview grid, sorted by step."""
-    found = []
+    """(step, path) of every intact preview grid, sorted by step; damaged ones are skipped with a warning."""
+    found, damaged = [], []
     for path in samples_dir.glob("step-*.png") if samples_dir.is_dir() else ():
         match = STEP_GRID.match(path.name)
         if match:
-            found.append((int(match.group(1)), path))
+            (found if intact(path) else damaged).append((int(match.group(1)), path))
+    if damaged:
+        names = ", ".join(path.name for _, path in sorted(damaged)[:3]) + ("..." if len(damaged) > 3 else "")
+        warnings.warn(f"skipped {len(damaged)} truncated or corrupt preview grids in {samples_dir}: {names}",
+                      DamagedFileWarning, stacklevel=2)
     return sorted(found)
+
+
+def intact(path: Path) -> bool:
+    """Whether the image file is whole (a crash or a full disk can leave one cut short)."""
+    try:
+        with Image.open(path) as image:
+            image.verify()  # reads every chunk and checks its CRC without decoding
+    except Exception:  # Pillow reports damage with many exception types
+        return False
+    return True
 
 
 def evenly_spaced(items: list, count: int) -> list:
@@ -49,6 +67,4 @@ def make_samples_gif(samples_dir: Path, out: Path, max_frames: int = 60, frame_m
         size = last.size
     frames = [captioned(path, f"step {step}", size) for step, path in grids]
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 6]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(out, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=False)
-    return out
+    return save_image(frames[0], out, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=False)

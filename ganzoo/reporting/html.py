@@ -11,12 +11,15 @@ import base64
 import html
 import json
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ganzoo import files
 from ganzoo.engine.rundir import RunDir
+from ganzoo.errors import DamagedFileWarning
 from ganzoo.reporting import memorization, run_eval
 from ganzoo.reporting.curves import plot_loss_curves
 from ganzoo.reporting.gif import evenly_spaced, make_samples_gif, sample_grids
@@ -73,8 +76,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     others = other_images(run.path)
     if others:
         sections.append(Section("other", "Other pictures from the run", figures(others, "")))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(page(run.path.name, config, records, sections), encoding="utf-8")
+    files.write_text(target, page(run.path.name, config, records, sections))
     return target
 
 
@@ -236,7 +238,11 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / run_eval.METRICS_FILE
     if not path.is_file():
         return []
-    loaded = json.loads(path.read_text())
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # a metrics.json written before writes were atomic, or edited
+        warnings.warn(f"skipped {path}: not valid JSON ({exc})", DamagedFileWarning, stacklevel=2)
+        return []
     return loaded if isinstance(loaded, list) else [loaded]
 
 

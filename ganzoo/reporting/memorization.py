@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ganzoo.files import atomic_write, save_image
 from ganzoo.metrics.memorization import to_uint8_rgb
 from ganzoo.metrics.neighbours import nearest
 
@@ -46,7 +47,7 @@ def write_memorization_pictures(
     out_dir.mkdir(parents=True, exist_ok=True)
     distances, indices = nearest(generated_vectors[:rows], train_vectors, k=k)
     grid_path = out_dir / f"{prefix}{GRID_FILE}"
-    neighbour_grid(generated[:rows], train[torch.as_tensor(indices)], distances).save(grid_path)
+    save_image(neighbour_grid(generated[:rows], train[torch.as_tensor(indices)], distances), grid_path)
     hist_path = out_dir / f"{prefix}{DISTANCES_FILE}"
     plot_distances(*distance_samples(generated_vectors, train_vectors, seed), space, hist_path)
     return {"grid": grid_path, "distances": hist_path}
@@ -99,5 +100,6 @@ def plot_distances(generated: np.ndarray, train: np.ndarray, space: str, out: Pa
     ax.set_ylabel("density")
     ax.set_title("nearest-neighbour distances: near 0 means copies of training images", fontsize=10)
     ax.legend(fontsize=8)
-    figure.savefig(out)
+    with atomic_write(out) as file:
+        figure.savefig(file, format="png")
     return out

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ganzoo import files
 from ganzoo.data.catalog import open_data
 from ganzoo.data.imageset import ImageSet, uint8_to_float
 from ganzoo.data.options import DataConfig
@@ -34,7 +34,7 @@ from ganzoo.plugin import Accepts
 METRICS_FILE = "metrics.json"
 # Command-line names -> ganzoo.metrics.evaluate names; the long names are accepted too.
 METRIC_ALIASES = {"pr": "precision_recall", "nn": "memorization"}
-DIGIT_SETS = ("digits", "digit-styles", "mnist")
+DIGIT_SETS = ("digits", "digit-styles", "digit-pairs", "mnist")
 # Enough real images for stable statistics at the usual sample counts without decoding a whole
 # large folder into memory; the count goes into the record.
 DEFAULT_REAL_LIMIT = 10_000
@@ -133,7 +133,7 @@ def run_subject(
             "images_seen": loaded.images_seen,
             "checkpoint": str(checkpoint) if checkpoint else "latest",
         },
-        plugin_scores=lambda: plugin.evaluate(loaded.nets, {"seed": spec.train.seed}),
+        plugin_scores=lambda: plugin.evaluate(loaded.nets, {"seed": spec.train.seed, "direction": spec.data.direction}),
     )
 
 
@@ -322,9 +322,7 @@ def evaluate_path(
 def append_record(path: Path, record: Mapping[str, Any]) -> None:
     records = json.loads(path.read_text()) if path.is_file() else []
     records.append(record)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, indent=2) + "\n")
-    os.replace(tmp, path)
+    files.write_json(path, records)
 
 
 # -- presenting ----------------------------------------------------------------------------------

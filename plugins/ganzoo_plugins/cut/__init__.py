@@ -138,7 +138,7 @@ class CUTModel(TranslationGAN):
                 f"the generator needs image sides divisible by {multiple}, but size is {self.data.size}: "
                 f"choose a size that is a multiple of {multiple}"
             )
-        nets = {"G": g, "D": NLayerDiscriminator(channels, c.ndf, c.n_layers_d, c.antialias)}
+        nets = {"G": g, "D": NLayerDiscriminator(channels, c.ndf, c.n_layers_d, antialias=c.antialias)}
         if c.lambda_nce > 0:
             self.check_nce_layers(g)
             nets["F"] = PatchSampler(feature_widths(g, c.nce_layers, 4 * multiple), c.netf_nc)
@@ -256,9 +256,12 @@ class CUTModel(TranslationGAN):
 
     # -- reporting -------------------------------------------------------------------------------
     def evaluate(self, nets, options: Mapping[str, Any]) -> dict[str, float]:
-        """PSNR/SSIM of A -> B against the digit-styles answer key (option ``seed``: the run's seed)."""
-        if self.data.name != "digit-styles":
-            return {}
-        from ganzoo_plugins.cyclegan.evaluation import answer_key_scores
+        """PSNR/SSIM of A -> B against the answer key of the built-in digit-styles or digit-pairs
+        (options ``seed``: the run's seed; ``direction``: the data's direction)."""
+        from ganzoo_plugins import answer_keys
 
-        return answer_key_scores(nets["G"], None, self.data.size, int(options.get("seed", 0)))
+        if self.data.name == "digit-styles":
+            return answer_keys.digit_styles_scores(nets["G"], None, self.data.size, int(options.get("seed", 0)))
+        if self.data.name == "digit-pairs":
+            return answer_keys.digit_pairs_scores({"AtoB": nets["G"]}, self.data.size, str(options.get("direction", "AtoB")))
+        return {}

@@ -42,13 +42,13 @@ from .networks import (
     init_weights,
     size_multiple,
 )
-from .schedule import epoch_decay
+from .schedule import ReferenceSchedule, reference_optimizers
 
 DIRECTIONS = {"AtoB": "G_AB", "BtoA": "G_BA"}
 
 
 @dataclass
-class CycleGANConfig:
+class CycleGANConfig(ReferenceSchedule):
     generator: Literal["resnet", "unet"] = "resnet"
     n_blocks: int = setting(9, ge=0)  # residual blocks of the ResNet generator: 9 for 256 px, 6 for 128 px
     num_downs: int = setting(8, ge=1)  # U-Net levels; image sides must be multiples of 2**num_downs
@@ -58,12 +58,6 @@ class CycleGANConfig:
     lambda_cycle: float = setting(10.0, ge=0)  # cycle-consistency weight, per direction
     lambda_identity: float = setting(0.5, ge=0)  # identity weight, as a fraction of lambda_cycle; 0 is off
     pool_size: int = setting(50, ge=0)  # generated images remembered per discriminator; 0 is off
-    lr: float = setting(2e-4, gt=0)
-    beta1: float = setting(0.5, ge=0, lt=1)
-    beta2: float = setting(0.999, ge=0, lt=1)
-    n_epochs: float = setting(100.0, ge=0)  # epochs at the initial learning rate
-    n_epochs_decay: float = setting(100.0, ge=0)  # epochs of linear decay to zero that follow
-    init_gain: float = setting(0.02, gt=0)  # std of the N(0, gain) weight init
 
 
 class CycleGAN(TranslationGAN):
@@ -139,13 +133,7 @@ class CycleGAN(TranslationGAN):
         return size_multiple(net)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
-        c = self.config
-        schedule = epoch_decay(c.n_epochs, c.n_epochs_decay, self.data)
-        betas = (c.beta1, c.beta2)
-        return {
-            "G": OptimizerSpec(("G_AB", "G_BA"), c.lr, betas, lr_lambda=schedule),
-            "D": OptimizerSpec(("D_A", "D_B"), c.lr, betas, lr_lambda=schedule),
-        }
+        return reference_optimizers(self.config, self.data, {"G": ("G_AB", "G_BA"), "D": ("D_A", "D_B")})
 
     # -- training: both generators, then both discriminators on the same fakes ------------------
     def phases(self) -> list[Phase]:
@@ -246,9 +234,13 @@ class CycleGAN(TranslationGAN):
 
     # -- reporting -------------------------------------------------------------------------------
     def evaluate(self, nets, options: Mapping[str, Any]) -> dict[str, float]:
-        """PSNR/SSIM against the digit-styles answer key (option ``seed``: the run's seed)."""
-        if self.data.name != "digit-styles":
-            return {}
-        from .evaluation import answer_key_scores
+        """PSNR/SSIM against the answer key of the built-in digit-styles or digit-pairs (options
+        ``seed``: the run's seed; ``direction``: the data's direction)."""
+        from ganzoo_plugins import answer_keys
 
-        return answer_key_scores(nets["G_AB"], nets["G_BA"], self.data.size, int(options.get("seed", 0)))
+        if self.data.name == "digit-styles":
+            return answer_keys.digit_styles_scores(nets["G_AB"], nets["G_BA"], self.data.size, int(options.get("seed", 0)))
+        if self.data.name == "digit-pairs":
+            translators = {direction: nets[role] for direction, role in DIRECTIONS.items()}
+            return answer_keys.digit_pairs_scores(translators, self.data.size, str(options.get("direction", "AtoB")))
+        return {}

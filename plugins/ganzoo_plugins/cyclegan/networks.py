@@ -1,9 +1,11 @@
-"""CycleGAN networks (Zhu et al. 2017), layer for layer as in junyanz/pytorch-CycleGAN-and-pix2pix.
+"""CycleGAN and pix2pix networks, layer for layer as in junyanz/pytorch-CycleGAN-and-pix2pix.
 
 Module order and nesting match the reference exactly, so its saved state_dicts load here with
 `strict=True` (e.g. `model.10.conv_block.1.weight` is the first conv of the first residual block).
-Normalisation is the reference's CycleGAN default: InstanceNorm2d without affine parameters or
-running statistics, hence conv layers followed by a norm keep their bias (as the reference does).
+Normalisation is the reference's ``--norm``: "instance" (CycleGAN's default) is InstanceNorm2d
+without affine parameters or running statistics; "batch" (pix2pix's default) is BatchNorm2d with
+both. As in the reference, a conv followed by batch norm has no bias (the norm's shift replaces
+it), and one followed by instance norm keeps it.
 
 The ResNet generator and the PatchGAN also take the anti-aliased resampling that CUT's reference
 (taesungp/contrastive-unpaired-translation) uses by default, again module for module, so that one
@@ -13,6 +15,7 @@ set of networks serves both plugins and both references' files load.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,10 +23,21 @@ from torch import Tensor, nn
 
 N_DOWNSAMPLING = 2  # the reference ResNet generator always halves the resolution twice
 UNET_MIN_DOWNS = 5  # the reference U-Net always has an outermost block and four fixed-width levels
+DROPOUT = 0.5  # the reference's ``use_dropout``: after the U-Net's innermost full-width levels
+
+Norm = Literal["instance", "batch"]
 
 
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+
+def norm_layer(norm: Norm, channels: int) -> nn.Module:
+    if norm == "instance":
+        return instance_norm(channels)
+    if norm == "batch":
+        return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+    raise ValueError(f"norm must be instance or batch, got {norm!r}")
 
 
 class ResnetBlock(nn.Module):
@@ -148,7 +162,10 @@ class ResnetGenerator(nn.Module):
 
 
 class UnetSkipConnectionBlock(nn.Module):
-    """One U-Net level: down, inner levels, up; concatenated with its input unless outermost."""
+    """One U-Net level: down, inner levels, up; concatenated with its input unless outermost.
+
+    ``dropout`` (the reference's ``use_dropout``) follows the up path of a middle level.
+    """
 
     def __init__(
         self,
@@ -158,25 +175,28 @@ class UnetSkipConnectionBlock(nn.Module):
         submodule: nn.Module | None = None,
         outermost: bool = False,
         innermost: bool = False,
+        norm: Norm = "instance",
+        dropout: bool = False,
     ):
         super().__init__()
         self.outermost = outermost
         input_nc = outer_nc if input_nc is None else input_nc
-        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1)
+        bias = norm == "instance"  # the reference decides for every conv of the block, the outermost's too
+        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
         downrelu = nn.LeakyReLU(0.2, True)
         uprelu = nn.ReLU(True)
         if outermost:
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         elif innermost:
-            # No norm on the 1x1 bottleneck: instance norm of a single pixel is undefined.
-            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1)
-            layers = [downrelu, downconv, uprelu, upconv, instance_norm(outer_nc)]
+            # No norm on the 1x1 bottleneck: the norm of a single pixel is undefined.
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+            layers = [downrelu, downconv, uprelu, upconv, norm_layer(norm, outer_nc)]
         else:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
-            down = [downrelu, downconv, instance_norm(inner_nc)]
-            up = [uprelu, upconv, instance_norm(outer_nc)]
-            layers = down + [submodule] + up
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+            down = [downrelu, downconv, norm_layer(norm, inner_nc)]
+            up = [uprelu, upconv, norm_layer(norm, outer_nc)]
+            layers = down + [submodule] + up + ([nn.Dropout(DROPOUT)] if dropout else [])
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -186,22 +206,28 @@ class UnetSkipConnectionBlock(nn.Module):
 
 
 class UnetGenerator(nn.Module):
-    """U-Net whose bottleneck is 1x1 for inputs of size 2**num_downs (unet_128: 7, unet_256: 8)."""
+    """U-Net whose bottleneck is 1x1 for inputs of size 2**num_downs (unet_128: 7, unet_256: 8).
 
-    def __init__(self, input_nc: int, output_nc: int, num_downs: int, ngf: int = 64):
+    Levels halve the resolution with 4x4 stride-2 convs (64, 128, 256, then 512 channels for ngf 64)
+    and double it back with transposed convs; every level but the outermost concatenates its input
+    to its output (the skip connections). ``dropout`` applies to the full-width middle levels.
+    """
+
+    def __init__(self, input_nc: int, output_nc: int, num_downs: int, ngf: int = 64, norm: Norm = "instance",
+                 dropout: bool = False):
         super().__init__()
         if num_downs < UNET_MIN_DOWNS:
             raise ValueError(f"num_downs must be >= {UNET_MIN_DOWNS}, got {num_downs}")
         self.input_nc, self.output_nc = input_nc, output_nc
         self.ngf, self.num_downs = ngf, num_downs
-        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True)
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         for _ in range(num_downs - UNET_MIN_DOWNS):
-            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block)
-        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block)
-        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block)
-        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block)
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)
+        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block, norm=norm)
+        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
+        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block, norm=norm)
         self.model = UnetSkipConnectionBlock(
-            output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True
+            output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -214,9 +240,11 @@ class NLayerDiscriminator(nn.Module):
     With ``antialias`` (CUT's default) each stride-2 conv becomes a stride-1 conv followed, after
     its activation, by a ``Downsample``."""
 
-    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, antialias: bool = False):
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm: Norm = "instance",
+                 antialias: bool = False):
         super().__init__()
         stride = 1 if antialias else 2
+        bias = norm == "instance"
         layers: list[nn.Module] = [
             nn.Conv2d(input_nc, ndf, kernel_size=4, stride=stride, padding=1),
             nn.LeakyReLU(0.2, True),
@@ -226,15 +254,15 @@ class NLayerDiscriminator(nn.Module):
         for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
             layers += [
-                nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=stride, padding=1),
-                instance_norm(ndf * mult),
+                nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=stride, padding=1, bias=bias),
+                norm_layer(norm, ndf * mult),
                 nn.LeakyReLU(0.2, True),
             ]
             layers += [Downsample(ndf * mult)] if antialias else []
         prev, mult = mult, min(2**n_layers, 8)
         layers += [
-            nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=1, padding=1),
-            instance_norm(ndf * mult),
+            nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=1, padding=1, bias=bias),
+            norm_layer(norm, ndf * mult),
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1),
         ]
@@ -245,8 +273,9 @@ class NLayerDiscriminator(nn.Module):
 
 
 def init_weights(net: nn.Module, gain: float = 0.02, kind: str = "normal") -> nn.Module:
-    """The references' inits, biases 0: "normal" (CycleGAN's) draws conv/linear weights from
-    N(0, gain); "xavier" (CUT's) from Glorot's normal scaled by ``gain``."""
+    """The references' inits, biases 0: "normal" (CycleGAN's and pix2pix's) draws conv/linear weights
+    from N(0, gain); "xavier" (CUT's) from Glorot's normal scaled by ``gain``. Batch-norm scales
+    ~ N(1, gain), shifts 0."""
     if kind not in ("normal", "xavier"):
         raise ValueError(f"init kind must be normal or xavier, got {kind!r}")
     for module in net.modules():
@@ -257,6 +286,9 @@ def init_weights(net: nn.Module, gain: float = 0.02, kind: str = "normal") -> nn
                 nn.init.xavier_normal_(module.weight, gain=gain)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.normal_(module.weight, 1.0, gain)
+            nn.init.zeros_(module.bias)
     return net
 
 

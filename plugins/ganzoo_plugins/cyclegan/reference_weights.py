@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from ganzoo.errors import UserError
+from ganzoo_plugins.reference_state import check_layout, clean_state_dict, read_state_dict
 
 from .networks import ResnetGenerator
 
@@ -57,53 +57,21 @@ def load_resnet_generator(
     Returns the network and {"input_nc", "output_nc", "ngf", "n_blocks", "antialias", "antialias_up"}.
     """
     path = Path(path)
-    state = clean_state_dict(read_state_dict(path, expected), path, expected)
+    state = clean_state_dict(read_state_dict(path, expected), path, expected, drop=JUNK_SUFFIXES)
     info = infer_architecture(state, path, expected)
     net = generator(info["input_nc"], info["output_nc"], info["ngf"], info["n_blocks"],
                     info["antialias"], info["antialias_up"])
-    check_layout(net.state_dict(), state, path, expected)
+    check_layout(net.state_dict(), state, path, "a ResNet generator", expected)
     net.load_state_dict(state, strict=True)
     return net, info
 
 
-def read_state_dict(path: Path, expected: str = EXPECTED) -> Mapping:
-    """The file's mapping of names to tensors, read without unpickling code; ``expected`` ends every
-    error message (what file the importer wants)."""
-    if not path.is_file():
-        raise UserError(f"reference weights file not found: {path}; {expected}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch.load raises many types for corrupt or unsafe files
-        reason = load_failure(error)
-        message = f"cannot read {path} as a weights-only PyTorch file ({reason}); {expected}"
-        raise UserError(message) from None
-    if not isinstance(loaded, Mapping):
-        raise UserError(f"{path} holds a {type(loaded).__name__}, not a state_dict; {expected}")
-    return loaded
-
-
-def load_failure(error: Exception) -> str:
-    if "Weights only load failed" in str(error):
-        return "it pickles Python objects, not just tensors: save net.state_dict(), not the module"
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def clean_state_dict(raw: Mapping, path: Path, expected: str = EXPECTED) -> dict[str, Tensor]:
-    """Plain dict without DataParallel's `module.` prefix, `_metadata` or norm statistics."""
-    state: dict[str, Tensor] = {}
-    for key, value in raw.items():
-        if not isinstance(key, str) or not isinstance(value, Tensor):
-            raise UserError(f"{path} has an entry {key!r} that is not a named tensor; {expected}")
-        key = key.removeprefix("module.")
-        if not key.endswith(JUNK_SUFFIXES):
-            state[key] = value
-    return state
-
-
 def infer_architecture(state: Mapping[str, Tensor], path: Path, expected: str = EXPECTED) -> dict[str, Any]:
     if any(key.startswith("model.model.") for key in state):
-        raise UserError(f"{path} is a U-Net generator (unet_128/unet_256), not ResNet; {expected}")
+        raise UserError(
+            f"{path} is a U-Net generator (unet_128/unet_256), not ResNet: import it with `ganzoo import pix2pix`; "
+            f"{expected}"
+        )
     first = state.get("model.1.weight")
     if first is None or first.dim() != 4 or tuple(first.shape[2:]) != (7, 7):
         raise UserError(f"{path} has no 7x7 input convolution 'model.1.weight'; {expected}")
@@ -129,20 +97,3 @@ def infer_architecture(state: Mapping[str, Tensor], path: Path, expected: str = 
         "antialias": antialias,
         "antialias_up": antialias_up,
     }
-
-
-def check_layout(
-    wanted: Mapping[str, Tensor], state: Mapping[str, Tensor], path: Path, expected: str = EXPECTED
-) -> None:
-    """Turn load_state_dict's multi-line mismatch report into one line naming the first problems."""
-    problems = [f"missing {key}" for key in wanted if key not in state]
-    problems += [f"unexpected {key}" for key in state if key not in wanted]
-    problems += [
-        f"{key} has shape {tuple(state[key].shape)}, expected {tuple(tensor.shape)}"
-        for key, tensor in wanted.items()
-        if key in state and state[key].shape != tensor.shape
-    ]
-    if problems:
-        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
-        listed = ", ".join(problems[:3])
-        raise UserError(f"{path} does not match a ResNet generator: {listed}{more}; {expected}")

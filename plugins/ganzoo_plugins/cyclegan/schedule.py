@@ -1,10 +1,35 @@
-"""The reference learning-rate policy: constant, then linear decay to zero, lengths in epochs."""
+"""The reference implementation's optimization, shared by CycleGAN and pix2pix: Adam(2e-4, 0.5,
+0.999), a learning rate constant for ``n_epochs`` then linearly down to zero over ``n_epochs_decay``,
+and weights drawn from N(0, init_gain)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from ganzoo.plugin import DataInfo
+from ganzoo.config import setting
+from ganzoo.plugin import DataInfo, OptimizerSpec
+
+
+@dataclass
+class ReferenceSchedule:
+    """The optimization settings of a plugin's Config (which subclasses this)."""
+
+    lr: float = setting(2e-4, gt=0)
+    beta1: float = setting(0.5, ge=0, lt=1)
+    beta2: float = setting(0.999, ge=0, lt=1)
+    n_epochs: float = setting(100.0, ge=0)  # epochs at the initial learning rate
+    n_epochs_decay: float = setting(100.0, ge=0)  # epochs of linear decay to zero that follow
+    init_gain: float = setting(0.02, gt=0)  # std of the N(0, gain) weight init
+
+
+def reference_optimizers(
+    config: ReferenceSchedule, data: DataInfo, groups: Mapping[str, tuple[str, ...]]
+) -> dict[str, OptimizerSpec]:
+    """One Adam per group of roles, all on the reference schedule."""
+    schedule = epoch_decay(config.n_epochs, config.n_epochs_decay, data)
+    betas = (config.beta1, config.beta2)
+    return {name: OptimizerSpec(roles, config.lr, betas, lr_lambda=schedule) for name, roles in groups.items()}
 
 
 def steps_per_epoch(num_images_a: int, num_images_b: int, batch_size: int) -> float:

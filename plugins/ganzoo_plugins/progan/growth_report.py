@@ -15,12 +15,12 @@ from __future__ import annotations
 import bisect
 import json
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from ganzoo import files
 from ganzoo.reporting.gif import captioned, evenly_spaced, sample_grids
 from ganzoo_plugins.progan.schedule import GrowthSchedule
 
@@ -109,13 +109,13 @@ def write_growth_report(
     grids = {}
     for resolution, frame in sorted(last_at.items()):
         grids[resolution] = samples / f"resolution-{resolution}x{resolution}.png"
-        shutil.copyfile(frame.path, grids[resolution])
+        files.write_bytes(grids[resolution], frame.path.read_bytes())
 
     pictures = [with_caption(frame) for frame in evenly_spaced(frames, max_frames)]
     gif = samples / "growth.gif"
     durations = [frame_ms] * (len(pictures) - 1) + [hold_ms]
-    pictures[0].save(
-        gif, save_all=True, append_images=pictures[1:], duration=durations, loop=0, optimize=True
+    files.save_image(
+        pictures[0], gif, save_all=True, append_images=pictures[1:], duration=durations, loop=0, optimize=True
     )
 
     tiles = [with_caption(last_at[resolution]) for resolution in sorted(last_at)]
@@ -126,5 +126,5 @@ def write_growth_report(
         strip_image.paste(tile, (x, 0))
         x += tile.width + GAP
     strip = samples / "growth.png"
-    strip_image.save(strip)
+    files.save_image(strip_image, strip)
     return GrowthReport(gif, grids, strip)
