@@ -15,8 +15,12 @@ the part of it that training adds to what the process held before its first step
     python benchmarks/cut_side_by_side.py --budget-steps 40 --seeds 0          # a quick look
     python benchmarks/cut_side_by_side.py --threads 1 --picture docs/images/cut-side-by-side.png
 
-Only digit-styles has an answer key today; ``--dataset`` takes another built-in answer-key task
-(the paired task of issue 12, trained unpaired) once one is registered in ``ANSWER_KEYS``.
+``--dataset digit-pairs`` runs the same contest on the paired task (edges -> styled digit), trained
+unpaired: the engine reads its training pairs as two independently shuffled domains (and says so in
+one warning), and the held-out pairs are the answer key. The contenders keep their digit-styles
+presets (size 32, no flips) on both tasks; only the data changes.
+
+    python benchmarks/cut_side_by_side.py --threads 1 --dataset digit-pairs
 """
 
 from __future__ import annotations
@@ -57,7 +61,20 @@ def digit_styles_key(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return styles.test_a, styles.test_b
 
 
-ANSWER_KEYS: dict[str, Callable[[int, int], tuple[np.ndarray, np.ndarray]]] = {"digit-styles": digit_styles_key}
+def digit_pairs_key(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 200 held-out digit-pairs as (edges, styled digit) uint8 NHWC; the split is fixed (``seed``
+    plays no part). Trained unpaired, the contenders see the training pairs' two sides as two
+    independently shuffled domains, and the held-out pairs only here."""
+    from ganzoo.data.digit_pairs import make_digit_pairs
+
+    pairs = make_digit_pairs(size)
+    return pairs.test_a, pairs.test_b
+
+
+ANSWER_KEYS: dict[str, Callable[[int, int], tuple[np.ndarray, np.ndarray]]] = {
+    "digit-styles": digit_styles_key,
+    "digit-pairs": digit_pairs_key,
+}
 
 
 def load_average() -> float:
