@@ -69,8 +69,8 @@ def stored_size(cfg: DataConfig) -> int:
 
 
 def toy_pointset(name: str, seed: int) -> ImageSet:
-    """The 2-D mode-collapse benchmark's mixtures (ganzoo.metrics.toys) as float (N, 2) points."""
-    from ganzoo.metrics import toys
+    """The 2-D mode-collapse benchmark's mixtures (ganzoo.data.toys) as float (N, 2) points."""
+    from ganzoo.data import toys
 
     make = toys.ring_of_gaussians if name == "ring8" else toys.grid_of_gaussians
     points = make(TOY_POINTS, generator=torch.Generator().manual_seed(seed))

@@ -5,7 +5,7 @@
     fid               FID, KID, Inception Score
     precision_recall  improved precision and recall
     memorization      nearest training neighbours of generated samples
-    toys              2-D Gaussian mixtures and their mode coverage
+    mode_coverage     modes of the 2-D Gaussian mixtures (ganzoo.data.toys) a generator reaches
     evaluate          sample a generator and score it, with provenance and cached real statistics
 
 Nothing is imported here, so `import ganzoo.metrics` stays free of torch.
