@@ -37,3 +37,8 @@ def test_loading_the_digits_needs_no_heavy_package():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_digits_dataset_copies_the_read_only_arrays_quietly():
+    code = "from ganzoo.data.catalog import digits_imageset; digits_imageset(28, 1).images.add_(0)"
+    subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, check=True)

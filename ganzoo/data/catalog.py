@@ -31,7 +31,7 @@ def digits_imageset(size: int, channels: int) -> ImageSet:
     from ganzoo.data.digits import CLASS_NAMES, load_digits
 
     images, labels = load_digits()
-    x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
+    x = torch.from_numpy(images.copy()).unsqueeze(1)  # a writable copy: the cached arrays are read-only
     x = fit_square(x, size)
     if channels == 3:
         x = x.expand(-1, 3, -1, -1).contiguous()
