@@ -177,7 +177,22 @@ def test_reference_key_is_the_digest_of_the_whole_float_tensor(tmp_path):
     assert np.array_equal(stats.features, embed(net, real).astype(np.float32))
 
 
-def test_batch_size_must_be_positive(tmp_path):
+def test_batch_sizes_must_be_positive(tmp_path):
     real = blobs(10, torch.Generator().manual_seed(1))
-    with pytest.raises(UserError, match="batch size"):
-        evaluate(blobs, real, ["fid"], PooledPixels(), 10, cache_dir=tmp_path, options=MetricOptions(batch_size=0))
+    for options in (MetricOptions(batch_size=0), MetricOptions(feature_batch_size=0)):
+        with pytest.raises(UserError, match="batch sizes must be at least 1"):
+            evaluate(blobs, real, ["fid"], PooledPixels(), 10, cache_dir=tmp_path, options=options)
+
+
+def test_the_feature_network_sees_chunks_of_the_sampled_batch(tmp_path):
+    seen = []
+
+    class Recording(PooledPixels):
+        def __call__(self, images):
+            seen.append(len(images))
+            return super().__call__(images)
+
+    real = blobs(30, torch.Generator().manual_seed(1))
+    options = MetricOptions(batch_size=25, feature_batch_size=10)
+    evaluate(blobs, real, ["fid"], Recording(), 50, cache_dir=tmp_path, options=options)
+    assert seen == [10, 10, 10] + [10, 10, 5] * 2  # the 30 real images, then two sampled batches of 25

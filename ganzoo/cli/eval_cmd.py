@@ -35,7 +35,7 @@ def eval_(
     device: str = typer.Option("auto", "--device", help="Where the generator and the feature network run: auto (CUDA when present), cpu, cuda:1."),
     batch_size: int = typer.Option(
         250, "--batch-size", min=1,
-        help="Images sampled and embedded at a time; bounds memory. The samples drawn depend on it (it is recorded).",
+        help="Images the generator makes at a time (lower it for large generators); decides which samples a seed draws.",
     ),
 ) -> None:
     """Score generated samples (FID, KID, IS, precision/recall, nearest training neighbours)."""

@@ -41,19 +41,19 @@ class SampleBatch:
     """One batch of generated images; its features and logits are computed on first use, once,
     however many metrics read them."""
 
-    def __init__(self, images: torch.Tensor, feature_net: FeatureNet):
-        self.images, self.feature_net = images, feature_net
+    def __init__(self, images: torch.Tensor, feature_net: FeatureNet, feature_batch_size: int = 50):
+        self.images, self.feature_net, self.feature_batch_size = images, feature_net, feature_batch_size
 
     def __len__(self) -> int:
         return len(self.images)
 
     @cached_property
     def features(self) -> np.ndarray:
-        return embed(self.feature_net, self.images, len(self.images)).astype(np.float32)
+        return embed(self.feature_net, self.images, self.feature_batch_size).astype(np.float32)
 
     @cached_property
     def logits(self) -> np.ndarray:
-        return embed(self.feature_net.logits, self.images, len(self.images)).astype(np.float32)
+        return embed(self.feature_net.logits, self.images, self.feature_batch_size).astype(np.float32)
 
 
 class KeptRows:
