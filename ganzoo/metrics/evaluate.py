@@ -38,8 +38,8 @@ NEEDS_REAL = {"fid", "kid", "precision_recall", "memorization"}
 class MetricOptions:
     batch_size: int = 250  # images sampled at a time: decides which samples a seed draws
     # Images through the feature network at a time. Only float rounding depends on it, and it
-    # bounds the network's activations: the Inception network on the CPU peaks 2.7 GB higher at
-    # 250 than at 50 (docs/benchmarks.md).
+    # bounds the network's activations: a CPU eval with the Inception network peaked at 4.7 GB
+    # with 250 and 2.1 GB with 50 (docs/benchmarks.md).
     feature_batch_size: int = 50
     kid_subsets: int = 100
     kid_subset_size: int = 1000
