@@ -8,6 +8,31 @@ import torch  # noqa: E402
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def pytest_configure(config):
+    """Stop at once if the installed ganzoo-runtime is not this checkout's export/ganzoo_export.
+
+    `pip install -e .` installs the runtime from export/ as a copy; after editing export/, the
+    tests would otherwise run the old copy.
+    """
+    import filecmp
+    from pathlib import Path
+
+    import ganzoo_export
+
+    installed = Path(ganzoo_export.__file__).resolve().parent
+    source = Path(__file__).resolve().parents[1] / "export" / "ganzoo_export"
+    if installed == source:
+        return
+    names = sorted(p.name for p in source.glob("*.py"))
+    _, differ, missing = filecmp.cmpfiles(source, installed, names, shallow=False)
+    if differ or missing:
+        pytest.exit(
+            f"the installed ganzoo-runtime ({installed}) differs from export/ganzoo_export in {differ + missing}: "
+            "run `pip install -e ./export` (or `pip install -e .` again)",
+            returncode=4,
+        )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_registry():
     """Tests that register plugins must not leak them into other tests."""

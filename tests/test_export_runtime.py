@@ -16,18 +16,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ganzoo_export import (
-    ExportError,
-    ExportParityError,
-    GanzooModel,
-    InputSpec,
-    MetadataError,
-    ModelMetadata,
-    RuntimeInputError,
-    export_onnx,
-    runtime,
-)
+from ganzoo.export import ExportError, ExportParityError
+from ganzoo.export.trace import export_onnx
+from ganzoo_export import GanzooModel, InputSpec, MetadataError, ModelMetadata, RuntimeInputError, runtime
 from ganzoo_export.images import from_uint8, load_image_exif, make_grid, save_image, to_uint8
+from ganzoo_export.latents import latents
 from ganzoo_export.tiling import translate_image
 
 LATENT_DIM = 8
@@ -151,17 +144,18 @@ def translator_metadata() -> ModelMetadata:
 BATCH_AXES = {"z": {0: "batch"}, "image": {0: "batch"}}
 
 
+def weight_bytes(path) -> int:
+    return sum(len(init.raw_data) for init in onnx.load(str(path)).graph.initializer)
+
+
 def input_dims(proto: onnx.ModelProto) -> list[int | str]:
     shape = proto.graph.input[0].type.tensor_type.shape
     return [dim.dim_param or dim.dim_value for dim in shape.dim]
 
 
-@pytest.fixture(scope="module")
-def generator_export(tmp_path_factory):
-    torch.manual_seed(0)
-    module = TinyGenerator()
-    path = tmp_path_factory.mktemp("generator") / "dcgan.onnx"
-    report = export_onnx(
+def export_generator(module, path, **options):
+    """The tiny generator's export, parity-checked at batch 1 and 5 besides the example's 2."""
+    return export_onnx(
         module,
         (torch.randn(2, LATENT_DIM),),
         path,
@@ -169,7 +163,16 @@ def generator_export(tmp_path_factory):
         dynamic_axes=BATCH_AXES,
         metadata=generator_metadata(),
         parity_inputs=[(torch.randn(1, LATENT_DIM),), (torch.randn(5, LATENT_DIM),)],
+        **options,
     )
+
+
+@pytest.fixture(scope="module")
+def generator_export(tmp_path_factory):
+    torch.manual_seed(0)
+    module = TinyGenerator()
+    path = tmp_path_factory.mktemp("generator") / "dcgan.onnx"
+    report = export_generator(module, path)
     return module.eval(), path, report
 
 
@@ -223,7 +226,7 @@ def test_generator_export_is_one_checked_file_with_dynamic_batch(generator_expor
     )
     assert input_dims(proto) == ["batch", LATENT_DIM]
     props = {prop.key: prop.value for prop in proto.metadata_props}
-    assert props["ganzoo.format"] == "1"
+    assert props["ganzoo.format"] == "2"
     assert props["ganzoo.precision"] == "fp32"
     assert ModelMetadata.from_props(props) == generator_metadata()
 
@@ -331,19 +334,51 @@ def test_export_refuses_a_graph_that_dropped_an_unused_input(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
-def test_fp16_export_without_cuda_is_refused(tmp_path):
-    with pytest.raises(ExportError, match="fp16 export needs a CUDA GPU"):
+def test_fp16_export_runs_on_the_cpu_with_float32_io(tmp_path, generator_export):
+    module, fp32_path, _ = generator_export
+    path = tmp_path / "g16.onnx"
+    report = export_generator(module, path, precision="fp16")
+    assert 0 < report.max_abs_error <= 1e-2  # not bit-equal: the weights really are float16
+    proto = onnx.load(str(path))
+    assert {init.data_type for init in proto.graph.initializer} >= {onnx.TensorProto.FLOAT16}
+    model = GanzooModel(path, providers=["CPUExecutionProvider"])
+    assert model.metadata.precision == "fp16"
+    assert [item.type for item in model.session.get_inputs()] == ["tensor(float)"]
+    assert weight_bytes(path) <= 0.55 * weight_bytes(fp32_path)
+    full = GanzooModel(fp32_path).generate(6, seed=3)
+    assert np.abs(model.generate(6, seed=3).astype(int) - full.astype(int)).max() <= 2
+
+
+def test_int8_export_is_calibrated_and_checked_on_the_cpu(tmp_path, translator_export):
+    module, fp32_path, _ = translator_export
+    rng = np.random.default_rng(0)
+    # Smooth images, like real ones, so the calibrated ranges fit the parity inputs too.
+    smooth = lambda n, h, w: np.repeat(np.repeat(rng.uniform(-1, 1, (n, 3, h // 4, w // 4)), 4, 2), 4, 3)  # noqa: E731
+    calibration = [{"image": smooth(4, 16, 16).astype(np.float32)} for _ in range(4)]
+    path = tmp_path / "t8.onnx"
+    report = export_onnx(
+        module,
+        (torch.from_numpy(smooth(1, 16, 16).astype(np.float32)),),
+        path,
+        input_names=["image"],
+        dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}},
+        output_names=["translated"],
+        metadata=translator_metadata(),
+        parity_inputs=[(torch.from_numpy(smooth(2, 24, 32).astype(np.float32)),)],
+        precision="int8",
+        calibration=calibration,
+    )
+    assert report.psnr_db >= 25.0
+    proto = onnx.load(str(path))
+    assert "QuantizeLinear" in {node.op_type for node in proto.graph.node}
+    model = GanzooModel(path)
+    assert model.metadata.precision == "int8"
+    assert model.translate(np.zeros((20, 12, 3), np.uint8)).shape == (20, 12, 3)
+    with pytest.raises(ValueError, match="calibration feeds"):
         export_onnx(
-            TinyGenerator(),
-            (torch.randn(2, LATENT_DIM),),
-            tmp_path / "g.onnx",
-            input_names=["z"],
-            dynamic_axes=BATCH_AXES,
-            metadata=generator_metadata(),
-            precision="fp16",
+            module, (torch.zeros(1, 3, 16, 16),), tmp_path / "x.onnx", input_names=["image"],
+            dynamic_axes={}, output_names=["translated"], metadata=translator_metadata(), precision="int8",
         )
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(
@@ -377,7 +412,7 @@ def test_conditional_generator_takes_labels_by_index_and_by_name(conditional_exp
     by_index = model.generate(4, seed=7, labels=[0, 2, 1, 1])
     by_name = model.generate(4, seed=7, labels=["zero", "two", "one", "1"])
     np.testing.assert_array_equal(by_index, by_name)
-    z = np.random.default_rng(7).standard_normal((4, LATENT_DIM), dtype=np.float32)
+    z = latents(7, 0, 4, (LATENT_DIM,))
     with torch.no_grad():
         expected = to_uint8(module(torch.from_numpy(z), torch.tensor([0, 2, 1, 1])).numpy())
     assert np.abs(by_index.astype(int) - expected.astype(int)).max() <= 1
@@ -590,8 +625,8 @@ def test_metadata_props_are_strings_and_round_trip():
 
 def test_metadata_rejects_unknown_format_and_bad_values():
     props = generator_metadata().to_props()
-    with pytest.raises(MetadataError, match="format 2 is not supported"):
-        ModelMetadata.from_props({**props, "ganzoo.format": "2"})
+    with pytest.raises(MetadataError, match="format 3 is not supported"):
+        ModelMetadata.from_props({**props, "ganzoo.format": "3"})
     with pytest.raises(MetadataError, match="malformed"):
         ModelMetadata.from_props({**props, "ganzoo.channels": "three"})
     with pytest.raises(MetadataError, match="lacks"):

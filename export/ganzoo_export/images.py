@@ -74,4 +74,9 @@ def load_image_exif(path: str | Path, channels: int) -> np.ndarray:
         raise RuntimeInputError(
             f"'{path}' is not an image Pillow can read; give a PNG, JPEG or similar file"
         ) from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        # Pillow reports truncated or corrupt pixel data only while decoding, in these types.
+        raise RuntimeInputError(
+            f"'{path}' is corrupt or truncated ({str(exc).strip() or type(exc).__name__}); re-save or copy it again"
+        ) from exc
     return pixels[:, :, None] if channels == 1 else pixels
