@@ -127,8 +127,8 @@ def card_facts(run: ExportableRun, given: Mapping[str, Any]) -> CardFacts:
     license_ = str(given.get("data_license") or KNOWN_LICENSES.get(dataset.lower(), "unknown"))
     return CardFacts(
         plugin=run.spec.plugin,
-        plugin_version=type(run.plugin).version,
-        plugin_description=type(run.plugin).description,
+        plugin_version=run.plugin.version,
+        plugin_description=run.plugin.description,
         data=info,
         data_name=name,
         data_license=license_,

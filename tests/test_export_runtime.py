@@ -22,67 +22,20 @@ from ganzoo_export import GanzooModel, InputSpec, MetadataError, ModelMetadata, 
 from ganzoo_export.images import from_uint8, load_image_exif, make_grid, save_image, to_uint8
 from ganzoo_export.latents import latents
 from ganzoo_export.tiling import translate_image
-
-LATENT_DIM = 8
-CLASS_NAMES = ["zero", "one", "two"]
-
-
-class TinyGenerator(nn.Module):
-    """z -> 1x16x16 through ConvTranspose + BatchNorm + tanh."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(LATENT_DIM, 8, 4, 1, 0),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.ConvTranspose2d(8, 4, 4, 2, 1),
-            nn.BatchNorm2d(4),
-            nn.ReLU(),
-            nn.ConvTranspose2d(4, 1, 4, 2, 1),
-            nn.Tanh(),
-        )
-        for layer in self.net:
-            if isinstance(layer, nn.BatchNorm2d):  # non-trivial statistics, so folding shows
-                layer.running_mean.uniform_(-0.5, 0.5)
-                layer.running_var.uniform_(0.5, 2.0)
-
-    def forward(self, z):
-        return self.net(z.view(z.shape[0], -1, 1, 1))
-
-
-class TinyConditionalGenerator(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed = nn.Embedding(len(CLASS_NAMES), LATENT_DIM)
-        self.generator = TinyGenerator()
-
-    def forward(self, z, label):
-        return self.generator(z * self.embed(label))
-
-
-class TinyTranslator(nn.Module):
-    """Fully convolutional, one stride-2 stage, so H and W must be multiples of 2."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(3, 8, 3),
-            nn.InstanceNorm2d(8, affine=True),
-            nn.ReLU(),
-            nn.Conv2d(8, 8, 3, 2, 1),
-            nn.InstanceNorm2d(8),
-            nn.ReLU(),
-            nn.ConvTranspose2d(8, 8, 3, 2, 1, output_padding=1),
-            nn.ReLU(),
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(8, 3, 3),
-            nn.Tanh(),
-        )
-
-    def forward(self, image):
-        return self.net(image)
+from tiny_models import (
+    BATCH_AXES,
+    CLASS_NAMES,
+    LATENT_DIM,
+    TinyConditionalGenerator,
+    TinyGenerator,
+    TinyTranslator,
+    conditional_metadata,
+    export_conditional,
+    export_generator,
+    export_translator,
+    generator_metadata,
+    translator_metadata,
+)
 
 
 class SignBranch(nn.Module):
@@ -99,51 +52,6 @@ class FixedBatchReshape(nn.Module):
         return torch.tanh(z.reshape(int(z.shape[0]), LATENT_DIM, 1, 1))
 
 
-def generator_metadata(**changes) -> ModelMetadata:
-    fields = dict(
-        plugin="dcgan",
-        plugin_version="0.1.0",
-        ganzoo_version="0.1.0",
-        task="generate",
-        inputs=[InputSpec("z", "latent", ("batch", LATENT_DIM))],
-        channels=1,
-        latent_dim=LATENT_DIM,
-        height=16,
-        width=16,
-        resolution=16,
-        extra={"dataset": "digits"},
-    )
-    fields.update(changes)
-    return ModelMetadata(**fields)
-
-
-def conditional_metadata() -> ModelMetadata:
-    return generator_metadata(
-        plugin="cgan",
-        inputs=[
-            InputSpec("z", "latent", ("batch", LATENT_DIM)),
-            InputSpec("label", "label", ("batch",)),
-        ],
-        class_names=CLASS_NAMES,
-    )
-
-
-def translator_metadata() -> ModelMetadata:
-    return ModelMetadata(
-        plugin="cyclegan",
-        plugin_version="0.1.0",
-        ganzoo_version="0.1.0",
-        task="translate",
-        inputs=[InputSpec("image", "image", ("batch", 3, "height", "width"))],
-        channels=3,
-        direction="AtoB",
-        size_multiple=2,
-    )
-
-
-BATCH_AXES = {"z": {0: "batch"}, "image": {0: "batch"}}
-
-
 def weight_bytes(path) -> int:
     return sum(len(init.raw_data) for init in onnx.load(str(path)).graph.initializer)
 
@@ -151,20 +59,6 @@ def weight_bytes(path) -> int:
 def input_dims(proto: onnx.ModelProto) -> list[int | str]:
     shape = proto.graph.input[0].type.tensor_type.shape
     return [dim.dim_param or dim.dim_value for dim in shape.dim]
-
-
-def export_generator(module, path, **options):
-    """The tiny generator's export, parity-checked at batch 1 and 5 besides the example's 2."""
-    return export_onnx(
-        module,
-        (torch.randn(2, LATENT_DIM),),
-        path,
-        input_names=["z"],
-        dynamic_axes=BATCH_AXES,
-        metadata=generator_metadata(),
-        parity_inputs=[(torch.randn(1, LATENT_DIM),), (torch.randn(5, LATENT_DIM),)],
-        **options,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -181,15 +75,7 @@ def conditional_export(tmp_path_factory):
     torch.manual_seed(1)
     module = TinyConditionalGenerator()
     path = tmp_path_factory.mktemp("conditional") / "cgan.onnx"
-    export_onnx(
-        module,
-        (torch.randn(3, LATENT_DIM), torch.tensor([0, 1, 2])),
-        path,
-        input_names=["z", "label"],
-        dynamic_axes={**BATCH_AXES, "label": {0: "batch"}},
-        metadata=conditional_metadata(),
-        parity_inputs=[(torch.randn(5, LATENT_DIM), torch.tensor([2, 2, 1, 0, 1]))],
-    )
+    export_conditional(module, path)
     return module.eval(), path
 
 
@@ -198,17 +84,7 @@ def translator_export(tmp_path_factory):
     torch.manual_seed(2)
     module = TinyTranslator()
     path = tmp_path_factory.mktemp("translator") / "cyclegan.onnx"
-    axes = {0: "batch", 2: "height", 3: "width"}
-    report = export_onnx(
-        module,
-        (torch.randn(1, 3, 16, 16),),
-        path,
-        input_names=["image"],
-        dynamic_axes={"image": axes},
-        output_names=["translated"],
-        metadata=translator_metadata(),
-        parity_inputs=[(torch.randn(2, 3, 24, 32),), (torch.randn(1, 3, 10, 6),)],
-    )
+    report = export_translator(module, path)
     return module.eval(), path, report
 
 

@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     translate.add_argument("inputs", type=Path, nargs="+", help="image files and folders of images")
     translate.add_argument("--out", type=Path, required=True, help="output folder; file names are kept")
     translate.add_argument("--tile", type=int, help="tile side for large images (default: the model's max_size)")
-    translate.add_argument("--overlap", type=int, default=32)
+    translate.add_argument("--overlap", type=int, help="pixels shared by neighbouring tiles (default 32)")
     translate.add_argument("--providers", help="comma-separated onnxruntime providers")
 
     web = commands.add_parser("web", help="write a static web page that runs the model in the browser")

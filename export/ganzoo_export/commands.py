@@ -58,7 +58,9 @@ def image_files(inputs: Sequence[Path]) -> list[Path]:
     return found
 
 
-def translate_files(model: GanzooModel, inputs: Sequence[Path], out: Path, tile: int | None, overlap: int) -> str:
+def translate_files(
+    model: GanzooModel, inputs: Sequence[Path], out: Path, tile: int | None, overlap: int | None
+) -> str:
     """Translate every image into ``out`` under its own name; never overwrites an input."""
     images = image_files(inputs)
     targets = [out / image.name for image in images]

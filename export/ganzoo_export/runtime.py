@@ -23,6 +23,7 @@ from ganzoo_export.tiling import translate_image
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEFAULT_TILE = 512  # tile side for translators whose metadata names no max_size (format 1)
+DEFAULT_OVERLAP = 32  # pixels neighbouring tiles share; the outer quarter of it is discarded
 MEMORY_SHARE = 0.5  # generate() refuses results larger than this share of the available memory
 _ORT_DEFAULT_LOG_SEVERITY = 2  # WARNING: onnxruntime's own default
 _ORT_SILENT = 4  # FATAL only
@@ -254,7 +255,7 @@ class GanzooModel:
             raise MetadataError("the model takes labels but its metadata lacks ganzoo.num_classes; re-export it")
         if labels is None:
             return lambda index: index % num_classes
-        if isinstance(labels, (str, int, np.integer)):
+        if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence | np.ndarray):
             fixed = self.label_index(labels)
             return lambda index: fixed
         chosen = [self.label_index(label) for label in labels]
@@ -280,10 +281,11 @@ class GanzooModel:
         raise RuntimeInputError(f"class {label!r} is not valid for this model; use {valid}")
 
     # -- translators ----------------------------------------------------------------------------
-    def translate(self, image: np.ndarray, tile: int | None = None, overlap: int = 32) -> np.ndarray:
+    def translate(self, image: np.ndarray, tile: int | None = None, overlap: int | None = None) -> np.ndarray:
         """Translate an HWC (or HW grayscale) uint8 image at its own resolution to HWC uint8.
 
-        ``tile`` (default: the model's max_size): larger images run as overlapping tiles.
+        ``tile`` (default: the model's max_size): larger images run as overlapping tiles;
+        ``overlap`` (default: ``DEFAULT_OVERLAP``, at most a quarter of the tile) is cross-faded.
         """
         self._require_task("translate")
         meta = self.metadata
@@ -308,6 +310,8 @@ class GanzooModel:
         tile = (meta.max_size or DEFAULT_TILE) if tile is None else check_count("tile", tile)
         if tile // multiple * multiple < smallest:
             raise RuntimeInputError(f"tile {tile} is smaller than the {smallest} pixels this model needs")
+        if overlap is None:
+            overlap = min(DEFAULT_OVERLAP, tile // multiple * multiple // 4)
         spec = self._spec("image")
         if tuple(spec.shape[2:]) != ("height", "width"):
             raise MetadataError(
