@@ -210,12 +210,12 @@ def translator_sizes(module: nn.Module, channels: int, given: Mapping[str, Any])
     }
 
 
-def describe(meta: ModelMetadata, plugin_description: str) -> str:
-    """The card's one paragraph, written from its fields."""
-    what = plugin_description.rstrip(".") + ". " if plugin_description else ""
-    trained = f"Trained with ganzoo {meta.ganzoo_version} on {meta.data_name}"
-    if meta.steps:
-        trained += f" for {meta.steps:,} steps ({meta.images_seen or 0:,} images shown)"
+def describe(meta: ModelMetadata, what: str, origin: str | None = None) -> str:
+    """The card's one paragraph, written from its fields: what it is, where it comes from, how to use it."""
+    if origin is None:
+        origin = f"Trained with ganzoo {meta.ganzoo_version} on {meta.data_name}"
+        if meta.steps:
+            origin += f" for {meta.steps:,} steps ({meta.images_seen or 0:,} images shown)"
     if meta.task == "generate":
         label = f" and a class label (one of {meta.num_classes})" if meta.num_classes else ""
         use = (
@@ -227,7 +227,7 @@ def describe(meta: ModelMetadata, plugin_description: str) -> str:
             f"It translates {meta.direction or 'images'} at the input's own size: {meta.color} images in "
             f"[-1, 1] (NCHW) with sides a multiple of {meta.size_multiple} and at least {meta.min_size} pixels."
         )
-    return f"{what}{trained}. {use}"
+    return f"{what.rstrip('.') + '. ' if what else ''}{origin}. {use}"
 
 
 # -- int8 calibration ---------------------------------------------------------------------------
