@@ -7,30 +7,17 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ganzoo.export.probe import size_multiple, smallest_size
 from ganzoo_export import GanzooModel, RuntimeInputError, runtime
 from ganzoo_export.images import load_image_exif
-from tiny_models import (
-    TinyConditionalGenerator,
-    TinyGenerator,
-    TinyResnetTranslator,
-    export_conditional,
-    export_generator,
-    export_resnet_translator,
-)
+from tiny_models import TinyResnetTranslator, export_tiny_models
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    export_generator(TinyGenerator(), folder / "g.onnx")
-    export_conditional(TinyConditionalGenerator(), folder / "c.onnx")
-    export_resnet_translator(TinyResnetTranslator(), folder / "t.onnx")
-    return folder
+    return export_tiny_models(tmp_path_factory.mktemp("models"))
 
 
 def ganzoo_run(*args):
@@ -45,7 +32,7 @@ def test_empty_and_truncated_model_files(tmp_path, models):
     empty.write_bytes(b"")
     with pytest.raises(RuntimeInputError, match=r"is empty \(0 bytes\); export or download it again"):
         GanzooModel(empty)
-    whole = (models / "g.onnx").read_bytes()
+    whole = (models / "generator.onnx").read_bytes()
     for cut in (len(whole) // 2, len(whole) - 7, 100):
         truncated = tmp_path / f"cut{cut}.onnx"
         truncated.write_bytes(whole[:cut])
@@ -62,7 +49,7 @@ def test_the_probe_finds_what_sizes_a_translator_takes():
 
 
 def test_image_smaller_than_the_model_takes(models):
-    model = GanzooModel(models / "t.onnx")
+    model = GanzooModel(models / "translator.onnx")
     assert model.metadata.min_size == 8
     # What the check prevents: onnxruntime's own error from deep inside the graph.
     with pytest.raises(Exception, match="Pad"):
@@ -86,18 +73,18 @@ def test_corrupt_and_truncated_image_files(tmp_path, models):
     (tmp_path / "noise.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
     with pytest.raises(RuntimeInputError, match="(not an image|corrupt or truncated)"):
         load_image_exif(tmp_path / "noise.png", channels=3)
-    code, lines = ganzoo_run("translate", models / "t.onnx", tmp_path / "cut-whole.png", "--out", tmp_path / "out")
+    code, lines = ganzoo_run("translate", models / "translator.onnx", tmp_path / "cut-whole.png", "--out", tmp_path / "out")
     assert code == 2 and len(lines) == 1 and "cut-whole.png' is corrupt or truncated" in lines[0]
 
 
 @pytest.mark.parametrize("n", [2.5, "3", True, None])
 def test_n_must_be_a_whole_number(models, n):
     with pytest.raises(RuntimeInputError, match=r"n must be a whole number"):
-        GanzooModel(models / "g.onnx").generate(n)
+        GanzooModel(models / "generator.onnx").generate(n)
 
 
 def test_n_and_batch_size_must_be_positive(models):
-    model = GanzooModel(models / "g.onnx")
+    model = GanzooModel(models / "generator.onnx")
     with pytest.raises(RuntimeInputError, match="n must be at least 1, got 0"):
         model.generate(0)
     with pytest.raises(RuntimeInputError, match="batch_size must be at least 1, got -2"):
@@ -108,29 +95,29 @@ def test_n_and_batch_size_must_be_positive(models):
 @pytest.mark.parametrize("label", [1.5, 3, -1, "three", True])
 def test_labels_must_be_whole_class_indices_or_names(models, label):
     with pytest.raises(RuntimeInputError, match=r"is not valid for this model; use an index in 0\.\.2 or one of"):
-        GanzooModel(models / "c.onnx").generate(2, labels=label)
+        GanzooModel(models / "conditional.onnx").generate(2, labels=label)
 
 
 @pytest.mark.parametrize("seed, problem", [(-1, "from 0 to"), (2**53, "from 0 to"), (1.0, "whole number"), ("7", "whole")])
 def test_seed_must_be_a_whole_number_from_zero(models, seed, problem):
     with pytest.raises(RuntimeInputError, match=f"seed must be .*{problem}"):
-        GanzooModel(models / "g.onnx").generate(2, seed=seed)
+        GanzooModel(models / "generator.onnx").generate(2, seed=seed)
 
 
 def test_cli_errors_are_one_line(models, tmp_path):
     for args, message in [
-        (("generate", models / "g.onnx", "--seed", "-1"), "seed must be from 0"),
-        (("generate", models / "g.onnx", "-n", "0"), "n must be at least 1"),
-        (("generate", models / "c.onnx", "--class", "seven"), "class 'seven' is not valid"),
+        (("generate", models / "generator.onnx", "--seed", "-1"), "seed must be from 0"),
+        (("generate", models / "generator.onnx", "-n", "0"), "n must be at least 1"),
+        (("generate", models / "conditional.onnx", "--class", "seven"), "class 'seven' is not valid"),
         (("generate", tmp_path / "none.onnx"), "does not exist"),
-        (("translate", models / "g.onnx", tmp_path, "--out", tmp_path / "o"), "no images in"),
+        (("translate", models / "generator.onnx", tmp_path, "--out", tmp_path / "o"), "no images in"),
     ]:
         code, lines = ganzoo_run(*args)
         assert code == 2 and len(lines) == 1 and message in lines[0], (args, lines)
 
 
 def test_a_request_too_large_for_memory_is_refused_but_batches_still_stream(models, monkeypatch):
-    model = GanzooModel(models / "g.onnx")
+    model = GanzooModel(models / "generator.onnx")
     monkeypatch.setattr(runtime, "available_memory", lambda: 1_000_000)  # 1 MB free
     with pytest.raises(RuntimeInputError, match=r"5,000 images of 16x16x1 need .* GiB, more than half .* iter_generate"):
         model.generate(5000)

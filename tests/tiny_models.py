@@ -189,3 +189,12 @@ def export_resnet_translator(module, path, **options):
     metadata = translator_metadata(size_multiple=4, min_size=8, max_size=32)
     parity = [(torch.randn(2, 3, 8, 12),), (torch.randn(1, 3, 40, 36),)]
     return export_translator(module, path, metadata, parity, **options)
+
+
+def export_tiny_models(folder, seed: int = 0):
+    """generator.onnx, conditional.onnx (classes zero, one, two) and translator.onnx (ResNet-like) in ``folder``."""
+    torch.manual_seed(seed)
+    export_generator(TinyGenerator(), folder / "generator.onnx")
+    export_conditional(TinyConditionalGenerator(), folder / "conditional.onnx")
+    export_resnet_translator(TinyResnetTranslator(), folder / "translator.onnx")
+    return folder
