@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,23 +17,8 @@ from ganzoo_export import GanzooModel
 from ganzoo_export.images import from_uint8
 from ganzoo_export.latents import latents
 from ganzoo_export.tiling import translate_image
+from js_tools import JS, node_or_skip
 from tiny_models import export_tiny_models
-
-JS = Path(__file__).resolve().parents[1] / "export" / "js"
-
-
-def node_or_skip() -> str:
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "node is not installed"
-    elif not (JS / "node_modules" / "onnxruntime-node").is_dir():
-        problem = "export/js has no node_modules: run `npm ci --prefix export/js`"
-    if problem:
-        if os.environ.get("GANZOO_REQUIRE_JS") == "1":
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return node
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,10 @@ export class GanzooModel {
       session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', ...options });
     } catch (error) {
       const first = String(error?.message ?? error).split('\n')[0];
-      throw new GanzooError(`'${name}' is not a valid ONNX model, or is truncated (${first}); export or download it again`);
+      throw new GanzooError(
+        `onnxruntime could not open '${name}' (${first}); a damaged file needs exporting or downloading again, ` +
+          "and in a browser onnxruntime-web's .wasm/.mjs files must be served at wasmPaths",
+      );
     }
     return new GanzooModel(ort, session, bytes, name);
   }

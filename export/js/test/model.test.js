@@ -60,6 +60,13 @@ test('translate pads, tiles and blends like Python, keeping odd sizes', async ()
   assertCloseLevels(result.data, decode(expected.translated)); // 45x38 runs as 32-pixel tiles
 });
 
+/** The generator with its graph bytes scrambled but its model card intact. */
+function corrupted() {
+  const bytes = new Uint8Array(readFileSync(path('generator.onnx')));
+  for (let i = 40; i < 1040; i++) bytes[i] ^= 0x5a;
+  return bytes;
+}
+
 test('bad input gets one line', async () => {
   const generator = await load(path('generator.onnx'));
   const translator = await load(path('translator.onnx'));
@@ -76,6 +83,7 @@ test('bad input gets one line', async () => {
     [() => load(path('missing.onnx')), /does not exist/],
     [() => load(new Uint8Array(0)), /is empty/],
     [() => load(readFileSync(path('generator.onnx')).subarray(0, 4000)), /truncated/],
+    [() => load(corrupted()), /onnxruntime could not open 'model' .*damaged file/],
   ];
   for (const [call, pattern] of cases) await rejectsWith(call(), pattern); // one at a time: no stray rejections
   assert.equal((await translator.translate(image(5, 7))).data.length, 5 * 7 * 3); // padded up to 8x8 and cropped back
