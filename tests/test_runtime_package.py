@@ -26,6 +26,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from PIL import Image
 
+from ganzoo_export.web import ORT_WEB_FILES
 from tiny_models import (
     TinyConditionalGenerator,
     TinyResnetTranslator,
@@ -107,6 +108,8 @@ def test_the_wheel_depends_on_onnxruntime_numpy_and_pillow_only(runtime_env):
     assert markers["onnxruntime-gpu"] == 'platform_system == "Linux" and platform_machine == "x86_64"'
     assert markers["onnxruntime"] == 'platform_system != "Linux" or platform_machine != "x86_64"'
     assert "ganzoo_export" in names and "ganzoo" not in names and "ganzoo_plugins" not in names
+    with zipfile.ZipFile(runtime_env["wheel"]) as archive:  # what `ganzoo-run web` copies
+        assert {"ganzoo_export/js/src/model.js", "ganzoo_export/js/site/index.html"} <= set(archive.namelist())
     assert "torch" not in runtime_env["provided"]
 
 
@@ -153,3 +156,9 @@ def test_generate_sample_by_class_name_and_translate_without_torch(runtime_env, 
     )
     card = run(runtime_env["python"], "-m", "ganzoo_export", "info", tmp_path / "cyclegan.onnx").stdout
     assert "at least 8 px" in card
+    ort_web = tmp_path / "ort-web"  # stands in for onnxruntime-web's dist/: only copied here
+    ort_web.mkdir()
+    for name in ORT_WEB_FILES:
+        (ort_web / name).write_text("//")
+    run(ganzoo_run, "web", tmp_path / "cgan.onnx", "--out", tmp_path / "site", "--onnxruntime-web", ort_web)
+    assert (tmp_path / "site" / "ganzoo" / "model.js").read_text() == (EXPORT / "js" / "src" / "model.js").read_text()
