@@ -25,6 +25,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_MAX_SIZE = 512  # largest side fed to a translator at once; larger images run as tiles
 CALIBRATION_COUNT = 64  # int8: inputs whose activation ranges set the quantization scales
 CALIBRATION_BATCH = 8
+QUALITY_COUNT = 4  # int8 translators: held-out training images the 25 dB check is made on
 # Options `ganzoo export` reads itself; the rest go to the plugin's exports().
 CARD_OPTIONS = ("data_name", "data_license", "description")
 # ExportSpec.metadata keys with a field of their own in the card; other keys go to ganzoo.extra.*
@@ -94,7 +95,7 @@ def export_run(run: ExportableRun, out_dir: Path, options: Mapping[str, Any]) ->
             # The smallest size the card promises is proven on the ONNX graph too.
             side = metadata.min_size
             parity_inputs.append((torch.rand(1, metadata.channels, side, side) * 2 - 1,))
-        calibration = calibration_feeds(run, spec) if precision == "int8" else []
+        calibration, quality = calibration_feeds(run, spec) if precision == "int8" else ([], None)
         path = out_dir / f"{run.spec.plugin}-{spec.name}{'' if precision == 'fp32' else '-' + precision}.onnx"
         export_onnx(
             module,
@@ -107,6 +108,7 @@ def export_run(run: ExportableRun, out_dir: Path, options: Mapping[str, Any]) ->
             parity_inputs=parity_inputs,
             precision=precision,
             calibration=calibration,
+            quality_inputs=quality,
         )
         written.append(path)
     return written
@@ -231,12 +233,20 @@ def describe(meta: ModelMetadata, what: str, origin: str | None = None) -> str:
 
 
 # -- int8 calibration ---------------------------------------------------------------------------
-def calibration_feeds(run: ExportableRun, spec: ExportSpec) -> list[dict[str, np.ndarray]]:
-    """Real inputs for int8 ranges: training images for translators, seeded latents for generators."""
+def calibration_feeds(
+    run: ExportableRun, spec: ExportSpec
+) -> tuple[list[dict[str, np.ndarray]], list[tuple[torch.Tensor, ...]] | None]:
+    """Real inputs for int8: (calibration feeds, inputs to judge its quality on).
+
+    Translators: training images, calibration and judging on different ones (the parity inputs
+    are noise, which an int8 graph calibrated on photos is not meant for). Generators: seeded
+    latents (and the classes in turn), their real inputs, judged on the usual parity inputs.
+    """
     if spec.task == "translate":
         images = training_images(run, source_domain(spec), int(spec.example_inputs[0].shape[1]))
+        held_out, images = images[:QUALITY_COUNT], images[QUALITY_COUNT:]
         batches = np.array_split(images, max(1, len(images) // CALIBRATION_BATCH))
-        return [{spec.input_names[0]: batch} for batch in batches]
+        return [{spec.input_names[0]: batch} for batch in batches], [(torch.from_numpy(held_out),)]
     from ganzoo_export.latents import latents
 
     feeds = []
@@ -249,7 +259,7 @@ def calibration_feeds(run: ExportableRun, spec: ExportSpec) -> list[dict[str, np
                 classes = max(1, run.plugin.data.num_classes)
                 feed[name] = np.arange(start, start + CALIBRATION_BATCH, dtype=np.int64) % classes
         feeds.append(feed)
-    return feeds
+    return feeds, None
 
 
 def source_domain(spec: ExportSpec) -> str:
@@ -259,7 +269,7 @@ def source_domain(spec: ExportSpec) -> str:
 
 
 def training_images(run: ExportableRun, domain: str, channels: int) -> np.ndarray:
-    """CALIBRATION_COUNT training images of ``domain`` as NCHW float32 in [-1, 1], at the training size."""
+    """CALIBRATION_COUNT + QUALITY_COUNT training images of ``domain``, NCHW float32 in [-1, 1], at the training size."""
     from ganzoo.data.catalog import open_data
     from ganzoo.data.imageset import uint8_to_float
     from ganzoo.data.sources import center_crop
@@ -282,6 +292,6 @@ def training_images(run: ExportableRun, domain: str, channels: int) -> np.ndarra
     if images.dim() != 4 or images.shape[1] != channels:
         raise UserError(f"the training set holds no {channels}-channel images to calibrate int8 with; use fp16")
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(run.spec.train.seed))
-    chosen = images[order[:CALIBRATION_COUNT]]
+    chosen = images[order[: CALIBRATION_COUNT + QUALITY_COUNT]]
     size = run.plugin.data.size or chosen.shape[-1]
     return uint8_to_float(center_crop(chosen, size)).numpy()
