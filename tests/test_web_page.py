@@ -20,14 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganzoo_export import GanzooModel, RuntimeInputError
 from ganzoo_export import web as web_module
 from ganzoo_export.images import make_grid
+from ganzoo_export.latents import latents
 from ganzoo_export.web import ORT_WEB_FILES, ORT_WEB_INTEGRITY, ORT_WEB_VERSION, write_site
 from js_tools import JS, node_or_skip, unavailable
-from tiny_models import export_tiny_models
+from tiny_models import TinyConditionalGenerator, export_conditional, export_tiny_models
 
 CHROMIUM = os.environ.get("GANZOO_CHROMIUM", "/usr/bin/chromium")
 ORT_WEB = JS / "node_modules" / "onnxruntime-web"
@@ -96,13 +98,27 @@ def test_the_site_holds_everything_and_no_server_code(tmp_path, models):
         write_site(models / "generator.onnx", tmp_path / "new", tmp_path)
 
 
-def test_the_page_generates_the_same_grid_as_python(tmp_path, models, browser_tools):
+def smaller_file(models: Path, precision: str, folder: Path) -> Path:
+    """The conditional generator again at ``precision`` (int8: calibrated on its seeded latents)."""
+    if precision == "fp32":
+        return models / "conditional.onnx"
+    torch.manual_seed(9)
+    module = TinyConditionalGenerator()
+    calibration = [{"z": latents(0, 8 * i, 8, (8,)), "label": np.arange(8) % 3} for i in range(4)]
+    path = folder / f"conditional-{precision}.onnx"
+    export_conditional(module, path, precision=precision, calibration=calibration if precision == "int8" else ())
+    return path
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_the_page_generates_the_same_grid_as_python(tmp_path, models, browser_tools, precision):
+    model = smaller_file(models, precision, tmp_path)
     site = tmp_path / "site"
-    write_site(models / "conditional.onnx", site, ORT_WEB)
+    write_site(model, site, ORT_WEB)
     screenshot = tmp_path / "generate.png"
     answer = open_in_chromium(browser_tools, site, {"screenshot": str(screenshot), "generate": {"n": 9, "seed": 7, "label": "two"}})
     assert answer["classes"] == ["", "zero", "one", "two"]  # every class in turn, then each class by name
-    expected = make_grid(GanzooModel(models / "conditional.onnx").generate(9, seed=7, labels="two"), nrow=3)
+    expected = make_grid(GanzooModel(model).generate(9, seed=7, labels="two"), nrow=3)
     assert answer["pixels"].shape[:2] == expected.shape[:2] == (56, 56)
     rgb = answer["pixels"][:, :, :3].astype(int)
     assert rgb.std() > 10  # not blank
