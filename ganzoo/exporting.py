@@ -25,7 +25,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_MAX_SIZE = 512  # largest side fed to a translator at once; larger images run as tiles
 CALIBRATION_COUNT = 64  # int8: inputs whose activation ranges set the quantization scales
 CALIBRATION_BATCH = 8
-QUALITY_COUNT = 4  # int8 translators: held-out training images the 25 dB check is made on
+QUALITY_COUNT = 4  # int8 translators: held-out training images the PSNR check is made on
 # Options `ganzoo export` reads itself; the rest go to the plugin's exports().
 CARD_OPTIONS = ("data_name", "data_license", "description")
 # ExportSpec.metadata keys with a field of their own in the card; other keys go to ganzoo.extra.*

@@ -244,7 +244,7 @@ def test_int8_export_is_calibrated_and_checked_on_the_cpu(tmp_path, translator_e
         precision="int8",
         calibration=calibration,
     )
-    assert report.psnr_db >= 25.0
+    assert report.psnr_db >= 20.0
     proto = onnx.load(str(path))
     assert "QuantizeLinear" in {node.op_type for node in proto.graph.node}
     model = GanzooModel(path)

@@ -29,7 +29,7 @@ Precision = Literal["fp32", "fp16", "int8"]
 # value in [-1, 1]: fp16 keeps ~3 significant digits; int8 keeps 256 levels per tensor, so its
 # check is on the whole image instead (INT8_MIN_PSNR).
 DEFAULT_ATOL = {"fp32": 1e-4, "fp16": 1e-2, "int8": 2.0}
-INT8_MIN_PSNR = 25.0  # dB over the [-1, 1] range; docs/benchmarks.md shows what int8 files reach
+INT8_MIN_PSNR = 20.0  # dB over [-1, 1] (RMS error 0.2): a guard against broken ranges; benchmarks.md has real figures
 
 Shapes = tuple[tuple[int, ...], ...]
 
