@@ -111,7 +111,12 @@ def translator_table(files: dict[str, Path], seed: int, rounds: int, seconds: fl
     return rows
 
 
-def threads_table(generator: Path, translator: Path, rounds: int, seconds: float) -> list[str]:
+def threads_table(translator: Path, work: Path, rounds: int, seconds: float) -> list[str]:
+    """Intra-op threads for DCGAN's digits generator (32 px; untrained: speed does not depend on
+    the weights) and the translator, side by side in interleaved rounds."""
+    from ganzoo.bench import BenchOptions, _dcgan_generator
+
+    _, generator, _ = _dcgan_generator(BenchOptions(preset="digits"), work)
     counts = sorted({1, 2, physical_cores()})
     rows = ["| model, input | " + " | ".join(f"{t} thread{'s' if t > 1 else ''} ms" for t in counts) + " |",
             "|---|" + "---|" * len(counts)]
@@ -121,10 +126,10 @@ def threads_table(generator: Path, translator: Path, rounds: int, seconds: float
     image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     large = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
     cases = {
-        "generator, batch 1": {t: (lambda m=m: m.generate(1, seed=0)) for t, m in gens.items()},
-        "generator, batch 64": {t: (lambda m=m: m.generate(64, seed=0)) for t, m in gens.items()},
-        f"translator, {size} px": {t: (lambda m=m: m.translate(image)) for t, m in trans.items()},
-        "translator, 256 px": {t: (lambda m=m: m.translate(large)) for t, m in trans.items()},
+        "DCGAN digits generator (32 px), batch 1": {t: (lambda m=m: m.generate(1, seed=0)) for t, m in gens.items()},
+        "DCGAN digits generator (32 px), batch 64": {t: (lambda m=m: m.generate(64, seed=0)) for t, m in gens.items()},
+        f"translator, one {size} px image": {t: (lambda m=m: m.translate(image)) for t, m in trans.items()},
+        "translator, one 256 px image": {t: (lambda m=m: m.translate(large)) for t, m in trans.items()},
     }
     for label, calls in cases.items():
         ms = timed({str(t): call for t, call in calls.items()}, rounds, seconds)
@@ -150,8 +155,8 @@ def main() -> None:
         print("\n".join(generator_table(generators, args.rounds, args.seconds)))
         print(f"\n## translator A->B ({translator_run})\n")
         print("\n".join(translator_table(translators, seed, args.rounds, args.seconds)))
-        print(f"\n## onnxruntime intra-op threads (fp32 files; {physical_cores()} physical cores)\n")
-        print("\n".join(threads_table(generators["fp32"], translators["fp32"], args.rounds, args.seconds)))
+        print(f"\n## onnxruntime intra-op threads (fp32; {physical_cores()} physical cores; speed-up over 1 thread)\n")
+        print("\n".join(threads_table(translators["fp32"], work / "threads", args.rounds, args.seconds)))
 
 
 if __name__ == "__main__":

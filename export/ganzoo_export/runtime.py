@@ -24,6 +24,9 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEFAULT_TILE = 512  # tile side for translators whose metadata names no max_size (format 1)
 DEFAULT_OVERLAP = 32  # pixels neighbouring tiles share; the outer quarter of it is discarded
+# onnxruntime's intra-op threads on the CPU when the caller names none; None: the physical cores.
+# docs/benchmarks.md#onnxruntime-threads has the measurement behind it.
+DEFAULT_THREADS: int | None = None
 MEMORY_SHARE = 0.5  # generate() refuses results larger than this share of the available memory
 _ORT_DEFAULT_LOG_SEVERITY = 2  # WARNING: onnxruntime's own default
 _ORT_SILENT = 4  # FATAL only
@@ -118,7 +121,7 @@ def _first_line(exc: Exception) -> str:
 def _session_options(threads: int | None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or physical_cores()
+    options.intra_op_num_threads = threads or DEFAULT_THREADS or physical_cores()
     options.log_severity_level = 3  # hide optimiser warnings that are not actionable for users
     return options
 

@@ -30,5 +30,6 @@ export async function load(source, options = {}) {
       throw error;
     }
   }
-  return GanzooModel.create(ort, bytes, { executionProviders: ['cpu'], intraOpNumThreads: 1, ...options }, name);
+  // onnxruntime's own thread default (one per physical core) matches the Python runtime's.
+  return GanzooModel.create(ort, bytes, { executionProviders: ['cpu'], ...options }, name);
 }
