@@ -16,12 +16,12 @@ def format_card(meta: ModelMetadata, title: str) -> str:
     """A few aligned lines: how to use the model, then what it is."""
     lines = [f"{title}: a {meta.task} model (ganzoo model format {meta.format})"]
     if meta.description:
-        lines += textwrap.wrap(meta.description, WIDTH, initial_indent="  ", subsequent_indent="  ")
-    lines.append("use")
-    lines += _rows(_usage(meta))
-    lines.append("what it is")
-    lines += _rows(_identity(meta))
-    return "\n".join(lines)
+        lines += textwrap.wrap(
+            meta.description, WIDTH, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
+        )
+    usage, identity = _usage(meta), _identity(meta)
+    width = max(LABEL_WIDTH, *(len(label) for label, _ in usage + identity))
+    return "\n".join([*lines, "use", *_rows(usage, width), "what it is", *_rows(identity, width)])
 
 
 def card_json(meta: ModelMetadata) -> str:
@@ -29,8 +29,8 @@ def card_json(meta: ModelMetadata) -> str:
     return json.dumps(meta.to_props(), indent=2, sort_keys=True)
 
 
-def _rows(rows: list[tuple[str, str]]) -> list[str]:
-    return [f"  {label:<{LABEL_WIDTH}} {value}" for label, value in rows if value]
+def _rows(rows: list[tuple[str, str]], width: int) -> list[str]:
+    return [f"  {label:<{width}} {value}" for label, value in rows if value]
 
 
 def _usage(meta: ModelMetadata) -> list[tuple[str, str]]:
