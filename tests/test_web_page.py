@@ -33,6 +33,7 @@ from tiny_models import TinyConditionalGenerator, export_conditional, export_tin
 
 CHROMIUM = os.environ.get("GANZOO_CHROMIUM", "/usr/bin/chromium")
 ORT_WEB = JS / "node_modules" / "onnxruntime-web"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +126,29 @@ def test_the_page_generates_the_same_grid_as_python(tmp_path, models, browser_to
     assert np.abs(rgb - expected.astype(int)).max() <= 1  # grey in all three channels, Python's levels
     assert (answer["pixels"][:, :, 3] == 255).all()
     assert screenshot.stat().st_size > 1000 and Image.open(screenshot).size[0] > 100
+
+
+@pytest.mark.slow
+def test_the_page_generates_digits_of_every_class(tmp_path, browser_tools):
+    """A CGAN trained on the built-in digits (tests/data/README.md), drawn by the page."""
+    import torch
+
+    from ganzoo.metrics.classifier import digit_quality
+
+    model = DATA / "cgan-digits16.onnx"
+    site = tmp_path / "site"
+    write_site(model, site, ORT_WEB)
+    screenshot = tmp_path / "digits.png"
+    answer = open_in_chromium(browser_tools, site, {"screenshot": str(screenshot), "generate": {"n": 30, "seed": 7}})
+    images = GanzooModel(model).generate(30, seed=7)  # no class: image i is digit i mod 10
+    grid = make_grid(images, nrow=6)
+    assert np.abs(answer["pixels"][:, :, :3].astype(int) - grid.astype(int)).max() <= 1
+    cells = np.stack([answer["pixels"][2 + 18 * (i // 6) : 18 + 18 * (i // 6), 2 + 18 * (i % 6) : 18 + 18 * (i % 6), 0]
+                      for i in range(30)])
+    digits = torch.from_numpy(cells).float()[:, None] / 127.5 - 1
+    quality = digit_quality(digits, torch.arange(30) % 10)
+    assert quality["requested_class_share"] >= 0.7 and quality["classes_covered"] == 10, quality
+    assert screenshot.is_file()
 
 
 def test_the_page_translates_a_dropped_in_image_like_python(tmp_path, models, browser_tools):
