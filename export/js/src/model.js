@@ -26,12 +26,12 @@ function checkCount(name, value, minimum = 1) {
 }
 
 export class GanzooModel {
-  /** Use `load()` from the node or web entry point; this wraps an open session and the file's bytes. */
-  constructor(ort, session, bytes, name = 'model') {
+  /** Use `load()` from the node or web entry point; this wraps an open session and the file's card. */
+  constructor(ort, session, metadata, name = 'model') {
     this.ort = ort;
     this.session = session;
     this.name = name;
-    this.metadata = parseMetadata(readProps(bytes));
+    this.metadata = metadata;
     this.inputTypes = {};
     for (const item of session.inputMetadata ?? []) this.inputTypes[item.name] = item.type;
     const missing = this.metadata.inputs.filter((spec) => !session.inputNames.includes(spec.name)).map((spec) => spec.name);
@@ -44,7 +44,7 @@ export class GanzooModel {
       throw new GanzooError(`model file '${name}' is empty (0 bytes); export or download it again`);
     }
     // The card is read first: a truncated file fails here with one line instead of deep in onnxruntime.
-    parseMetadata(readProps(bytes));
+    const metadata = parseMetadata(readProps(bytes));
     let session;
     try {
       session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', ...options });
@@ -55,7 +55,7 @@ export class GanzooModel {
           "and in a browser onnxruntime-web's .wasm/.mjs files must be served at wasmPaths",
       );
     }
-    return new GanzooModel(ort, session, bytes, name);
+    return new GanzooModel(ort, session, metadata, name);
   }
 
   spec(role) {
