@@ -20,14 +20,21 @@ def pytest_configure(config):
     import ganzoo_export
 
     installed = Path(ganzoo_export.__file__).resolve().parent
-    source = Path(__file__).resolve().parents[1] / "export" / "ganzoo_export"
-    if installed == source:
+    export = Path(__file__).resolve().parents[1] / "export"
+    if installed == export / "ganzoo_export":
         return
-    names = sorted(p.name for p in source.glob("*.py"))
-    _, differ, missing = filecmp.cmpfiles(source, installed, names, shallow=False)
+    # The Python package, and the JavaScript files its wheel carries for `ganzoo web`.
+    pairs = [(export / "ganzoo_export", installed, "*.py")]
+    pairs += [(export / "js" / part, installed / "js" / part, "*.*") for part in ("src", "site")]
+    differ, missing = [], []
+    for source, copy, pattern in pairs:
+        names = sorted(p.name for p in source.glob(pattern))
+        _, changed, absent = filecmp.cmpfiles(source, copy, names, shallow=False)
+        differ += changed
+        missing += absent
     if differ or missing:
         pytest.exit(
-            f"the installed ganzoo-runtime ({installed}) differs from export/ganzoo_export in {differ + missing}: "
+            f"the installed ganzoo-runtime ({installed}) differs from export/ in {differ + missing}: "
             "run `pip install -e ./export` (or `pip install -e .` again)",
             returncode=4,
         )
