@@ -141,22 +141,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--generator", type=Path, help="a digits generator run (default: train cgan, digits preset)")
     parser.add_argument("--translator", type=Path, help="a digit-styles CycleGAN run (default: train its preset)")
+    parser.add_argument("--tables", default="generator,translator,threads", help="which tables to print")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=0.3, help="about how long each timed round runs")
     args = parser.parse_args()
+    tables = set(args.tables.split(","))
     with tempfile.TemporaryDirectory(prefix="ganzoo-deploy-bench-") as tmp:
         work = Path(tmp)
-        generator_run = args.generator or train("cgan", data="digits", out=work / "cgan").run_dir
-        translator_run = args.translator or train("cyclegan", preset="digit-styles", out=work / "cyclegan").run_dir
-        generators = {p: files[0] for p, files in export_all(generator_run, work / "g").items()}
-        translators = {p: next(f for f in files if f.stem.endswith("AtoB")) for p, files in export_all(translator_run, work / "t").items()}
-        seed = load_run(translator_run).spec.train.seed
-        print(f"## generator ({generator_run})\n")
-        print("\n".join(generator_table(generators, args.rounds, args.seconds)))
-        print(f"\n## translator A->B ({translator_run})\n")
-        print("\n".join(translator_table(translators, seed, args.rounds, args.seconds)))
-        print(f"\n## onnxruntime intra-op threads (fp32; {physical_cores()} physical cores; speed-up over 1 thread)\n")
-        print("\n".join(threads_table(translators["fp32"], work / "threads", args.rounds, args.seconds)))
+        if "generator" in tables:
+            run = args.generator or train("cgan", data="digits", out=work / "cgan").run_dir
+            files = {p: paths[0] for p, paths in export_all(run, work / "g").items()}
+            print(f"## generator ({run})\n")
+            print("\n".join(generator_table(files, args.rounds, args.seconds)))
+        if tables & {"translator", "threads"}:
+            run = args.translator or train("cyclegan", preset="digit-styles", out=work / "cyclegan").run_dir
+            exported = export_all(run, work / "t")
+            files = {p: next(f for f in paths if f.stem.endswith(("AtoB", "AtoB-" + p))) for p, paths in exported.items()}
+            if "translator" in tables:
+                print(f"\n## translator A->B ({run})\n")
+                print("\n".join(translator_table(files, load_run(run).spec.train.seed, args.rounds, args.seconds)))
+            if "threads" in tables:
+                print(f"\n## onnxruntime intra-op threads (fp32; {physical_cores()} physical cores; speed-up over 1 thread)\n")
+                print("\n".join(threads_table(files["fp32"], work / "threads", args.rounds, args.seconds)))
 
 
 if __name__ == "__main__":

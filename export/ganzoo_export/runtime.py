@@ -24,9 +24,10 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEFAULT_TILE = 512  # tile side for translators whose metadata names no max_size (format 1)
 DEFAULT_OVERLAP = 32  # pixels neighbouring tiles share; the outer quarter of it is discarded
-# onnxruntime's intra-op threads on the CPU when the caller names none; None: the physical cores.
-# docs/benchmarks.md#onnxruntime-threads has the measurement behind it.
-DEFAULT_THREADS: int | None = None
+# onnxruntime's intra-op threads on the CPU when the caller names none (None: the physical cores).
+# One: on the 2-core machine it was 1.6-2x faster than two at batch 1 and never slower at batch 64
+# or on a 256 px translation (docs/benchmarks.md#onnxruntime-threads).
+DEFAULT_THREADS: int | None = 1
 MEMORY_SHARE = 0.5  # generate() refuses results larger than this share of the available memory
 _ORT_DEFAULT_LOG_SEVERITY = 2  # WARNING: onnxruntime's own default
 _ORT_SILENT = 4  # FATAL only
@@ -172,7 +173,7 @@ class GanzooModel:
     """An exported generator or translator, driven by the ganzoo metadata inside the file."""
 
     def __init__(self, path: str | Path, providers: list[str] | None = None, threads: int | None = None):
-        """``threads``: onnxruntime's intra-op threads on the CPU (default: the physical cores)."""
+        """``threads``: onnxruntime's intra-op threads on the CPU (default ``DEFAULT_THREADS``)."""
         self.path = Path(path)
         chosen = choose_providers(providers)
         self.session = open_session(self.path, chosen, quiet=providers is None, threads=threads)

@@ -30,6 +30,6 @@ export async function load(source, options = {}) {
       throw error;
     }
   }
-  // onnxruntime's own thread default (one per physical core) matches the Python runtime's.
-  return GanzooModel.create(ort, bytes, { executionProviders: ['cpu'], ...options }, name);
+  // One intra-op thread, as the Python runtime (ganzoo_export.runtime.DEFAULT_THREADS) measured best.
+  return GanzooModel.create(ort, bytes, { executionProviders: ['cpu'], intraOpNumThreads: 1, ...options }, name);
 }
