@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,13 +11,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from ganzoo.api import train
+from ganzoo.cli.app import main
 from ganzoo.exporting import export_run
 from ganzoo.plugin import DataInfo, ExportSpec
 from ganzoo_export import GanzooModel, ModelMetadata
 from ganzoo_export.card import format_card
 from tiny_models import TinyResnetTranslator, conditional_metadata
-
-ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
 
 # What ganzoo 0.1's format-1 writer put in a CycleGAN and a DCGAN file, key for key.
 FORMAT_1_TRANSLATOR = {
@@ -40,10 +37,13 @@ FORMAT_1_GENERATOR = {
 del FORMAT_1_GENERATOR["ganzoo.direction"], FORMAT_1_GENERATOR["ganzoo.size_multiple"]
 
 
-def ganzoo(*args):
-    done = subprocess.run([sys.executable, "-m", "ganzoo", *map(str, args)], capture_output=True, text=True, env=ENV)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+def ganzoo(capsys, *args) -> str:
+    """The command line, in this process; returns what it printed."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(map(str, args)))
+    captured = capsys.readouterr()
+    assert exited.value.code == 0, captured.err
+    return captured.out
 
 
 def test_format_1_files_still_load_with_the_values_format_1_implied():
@@ -135,14 +135,13 @@ def test_exporting_never_imports_the_api():
 
 
 @pytest.mark.slow
-def test_a_trained_runs_card_has_its_data_training_and_scores(tmp_path):
-    run = tmp_path / "run"
-    ganzoo("train", "dcgan", "--preset", "tiny", "--steps", "3", "--out", run, "--set", "progress=false")
+def test_a_trained_runs_card_has_its_data_training_and_scores(tmp_path, capsys):
+    run = train("dcgan", preset="tiny", steps=3, out=tmp_path / "run", overrides={"progress": False}).run_dir
     record = {"kind": "run", "step": 3, "reference_set": "digits", "metrics": {"fid": 123.456, "kid": {"mean": 0.1, "std": 0.01}}}
     older = {**record, "step": 1, "metrics": {"fid": 999.0}}
     (run / "metrics.json").write_text(json.dumps([record, older]))
-    ganzoo("export", run)
-    card = json.loads(ganzoo("info", run / "exports" / "dcgan-generator.onnx", "--json"))
+    ganzoo(capsys, "export", run)
+    card = json.loads(ganzoo(capsys, "info", run / "exports" / "dcgan-generator.onnx", "--json"))
     assert card["ganzoo.format"] == "2" and card["ganzoo.task"] == "generate"
     assert card["ganzoo.data_name"] == "digits" and card["ganzoo.data_license"] == "CC-BY-SA-3.0"
     assert (card["ganzoo.steps"], card["ganzoo.images_seen"], card["ganzoo.training_size"]) == ("3", "24", "16")
@@ -150,6 +149,7 @@ def test_a_trained_runs_card_has_its_data_training_and_scores(tmp_path):
         "step": 3, "reference_set": "digits", "scores": {"fid": "123.5", "kid": "0.1 ± 0.01"},
     }
     assert card["ganzoo.latent_distribution"] == "normal"
-    ganzoo("export", run, "--out", tmp_path / "own", "--option", "description=My digits.", "--option", "data_name=MNIST")
-    text = ganzoo("info", tmp_path / "own" / "dcgan-generator.onnx")
+    ganzoo(capsys, "export", run, "--out", tmp_path / "own", "--option", "description=My digits.",
+           "--option", "data_name=MNIST")
+    text = ganzoo(capsys, "info", tmp_path / "own" / "dcgan-generator.onnx")
     assert "  My digits.\n" in text and "training data   MNIST (licence: CC-BY-SA-3.0), 16x16 images" in text
