@@ -55,7 +55,7 @@ def eval_(
 
 def format_table(record: Mapping[str, Any]) -> str:
     """Scores one per line, then the facts they depend on."""
-    from ganzoo.reporting.run_eval import headline
+    from ganzoo.metrics.records import headline
 
     rows = list(headline(record).items())
     prov = record["provenance"]

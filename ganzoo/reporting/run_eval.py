@@ -29,12 +29,12 @@ from ganzoo.data.image_batches import ImageBatches
 from ganzoo.data.imageset import ImageSet, uint8_to_float
 from ganzoo.data.options import DataConfig
 from ganzoo.errors import UserError
+from ganzoo.metrics.records import METRICS_FILE
 from ganzoo.plugin import Accepts
 
 if TYPE_CHECKING:
     from ganzoo.reporting.memorization import PictureSamples
 
-METRICS_FILE = "metrics.json"
 # Command-line names -> ganzoo.metrics.evaluate names; the long names are accepted too.
 METRIC_ALIASES = {"pr": "precision_recall", "nn": "memorization"}
 DIGIT_SETS = ("digits", "digit-styles", "digit-pairs", "mnist")
@@ -319,31 +319,3 @@ def append_record(path: Path, record: Mapping[str, Any]) -> None:
 
 
 # -- presenting ----------------------------------------------------------------------------------
-def headline(record: Mapping[str, Any]) -> dict[str, str]:
-    """The main number of each score in a record, as short text (for tables)."""
-    shown: dict[str, str] = {}
-    for name, value in record.get("metrics", {}).items():
-        if name == "precision_recall":
-            shown["precision"], shown["recall"] = score_text(value["precision"]), score_text(value["recall"])
-        elif name == "memorization":
-            shown["nn median ratio"] = score_text(value["median_ratio"])
-            shown["nn min distance"] = score_text(value["min_distance"])
-        elif name == "digit_quality":
-            shown["digit classes"] = f"{value['classes_covered']}/{len(value['class_histogram'])}"
-            shown["digit confident"] = score_text(value["confident_share"])
-        else:
-            shown[name] = score_text(value)
-    for name, value in record.get("plugin_scores", {}).items():
-        shown[f"{record.get('plugin', 'plugin')}:{name}"] = score_text(value)
-    return shown
-
-
-def score_text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, Mapping):
-        if "mean" in value and "std" in value:
-            return f"{value['mean']:.4g} ± {value['std']:.2g}"
-        numbers = {k: v for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return ", ".join(f"{k} {score_text(v)}" for k, v in numbers.items())
-    return str(value)
