@@ -68,7 +68,7 @@ async function translate(model, file) {
   const context = canvas.getContext('2d');
   context.drawImage(bitmap, 0, 0);
   const rgba = context.getImageData(0, 0, width, height).data;
-  const channels = model.metadata.channels;
+  const channels = model.metadata.input_channels;
   const data = new Uint8Array(width * height * channels);
   for (let p = 0; p < width * height; p++) {
     if (channels === 1) data[p] = luma(rgba[p * 4], rgba[p * 4 + 1], rgba[p * 4 + 2]);

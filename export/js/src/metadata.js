@@ -125,6 +125,9 @@ export function parseMetadata(props) {
   meta.precision ??= 'fp32';
   meta.layout ??= 'NCHW';
   meta.color ??= meta.channels === 1 ? 'grayscale' : 'RGB';
+  // A translator's input may have other channels than its output (pix2pix: 1-channel edges -> RGB).
+  const imageInput = meta.inputs.find((spec) => spec.role === 'image');
+  meta.input_channels = imageInput && Number.isInteger(imageInput.shape[1]) ? imageInput.shape[1] : meta.channels;
   if (meta.latent_distribution === null && meta.inputs.some((spec) => spec.role === 'latent')) meta.latent_distribution = 'normal';
   if (meta.padding_mode === null && meta.task === 'translate') meta.padding_mode = 'reflect';
   if (meta.padding_mode !== null && !PADDING_MODES.includes(meta.padding_mode)) {

@@ -167,8 +167,9 @@ export class GanzooModel {
     if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray) || data.length !== width * height * channels) {
       throw new GanzooError('expected {data, width, height, channels} with data an HWC Uint8Array of width*height*channels values');
     }
-    if (channels !== meta.channels) {
-      throw new GanzooError(`the model takes ${meta.channels}-channel images but this one has ${channels}; load it as ${meta.color}`);
+    if (channels !== meta.input_channels) {
+      const color = meta.input_channels === 1 ? 'grayscale' : 'RGB';
+      throw new GanzooError(`the model takes ${meta.input_channels}-channel images but this one has ${channels}; load it as ${color}`);
     }
     const multiple = meta.size_multiple ?? 1;
     const smallest = Math.max(meta.min_size ?? 1, multiple);
