@@ -10,7 +10,8 @@ they are identical, bit for bit. Faults:
 - ``disk``: the disk fills up (ENOSPC) at a random write of the run (a checkpoint, a grid, a stats
   line, the config), then space is freed and the run resumed;
 - ``writers``: two ``ganzoo train`` processes start into one folder at the same moment; exactly one
-  may train, the other must stop with one line naming the first one's pid;
+  may train, the other must stop with one line: naming the first one's pid while it trains, or
+  saying the folder already holds a run when it got there after the first had finished;
 - ``corrupt``: the newest checkpoint is truncated after a run stopped, then the run is resumed.
 
     python benchmarks/faults.py                      # 50 kills, 20 full disks, 10 rival pairs, 10 corruptions
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -37,6 +39,7 @@ from pathlib import Path
 import torch
 
 STEPS = 24
+REFUSALS = re.compile(r"is in use by ganzoo process \d+|already holds a run: pass --resume")
 SETTINGS = {"progress": False, "log_every": 1, "sample_every": 4, "checkpoint_every": 1, "keep_checkpoints": 2}
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -208,7 +211,9 @@ def trial_writers(root: Path) -> dict:
     outcomes = [(p, *p.communicate(timeout=600)) for p in (first, second)]
     finished = [p for p, _, _ in outcomes if p.returncode == 0]
     refused = [(p, err) for p, _, err in outcomes if p.returncode != 0]
-    one_line = all(len(err.strip().splitlines()) == 1 and "is in use by ganzoo process" in err for _, err in refused)
+    # The loser is refused in one line: "in use" while the winner trains, or "already holds a run"
+    # when it reached the folder only after the winner had finished (a slow start on a busy machine).
+    one_line = all(len(err.strip().splitlines()) == 1 and REFUSALS.search(err) for _, err in refused)
     stats_steps = [json.loads(line)["step"] for line in (run / "stats.jsonl").read_text().splitlines()]
     clean = stats_steps == list(range(1, STEPS + 1))
     return {"one_trained": len(finished) == 1 and len(refused) == 1 and one_line, "clean": clean,

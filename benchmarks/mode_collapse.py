@@ -5,8 +5,9 @@
 
 Trains the example plugin (examples/ganzoo-vanilla-gan, preset ``toy``) through ``ganzoo.api.train``
 on ring8 (8 Gaussians on a circle) and grid25 (5 x 5 Gaussians), once plain and once per switch,
-for several seeds, and scores samples of the trained G with ``ganzoo.metrics.toys.mode_coverage``:
-modes covered, and the share of high-quality samples (those near a mode). Prints a markdown table
+for several seeds, and scores samples of the trained G with ``ganzoo.metrics.mode_coverage.mode_coverage``
+(the data comes from ``ganzoo.data.toys``): modes covered, and the share of high-quality samples (those
+near a mode). Prints a markdown table
 (mean ± std over seeds) and writes a scatter plot of seed 0. DiffAugment and ADA are not run:
 they transform images (colour, translation, cutout), and points have no pixels.
 """
@@ -47,8 +48,8 @@ DATASETS: dict[str, dict[str, Any]] = {"ring8": {"steps": 2000}, "grid25": {"ste
 
 
 def mixture(dataset: str):
-    """Mode centres and std of a toy set: the defaults of ganzoo.metrics.toys, which draws the data."""
-    from ganzoo.metrics import toys
+    """Mode centres and std of a toy set: the defaults of ganzoo.data.toys, which draws the data."""
+    from ganzoo.data import toys
 
     return (toys.ring_centers(), 0.02) if dataset == "ring8" else (toys.grid_centers(), 0.05)
 
@@ -73,7 +74,7 @@ def init_worker() -> None:
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     from ganzoo.api import load_run, train
-    from ganzoo.metrics.toys import mode_coverage
+    from ganzoo.metrics.mode_coverage import mode_coverage
 
     started = time.perf_counter()
     overrides = {**QUIET, "seed": job["seed"], **job["overrides"]}
@@ -122,7 +123,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
     import torch
 
-    from ganzoo.metrics.toys import grid_of_gaussians, ring_of_gaussians
+    from ganzoo.data.toys import grid_of_gaussians, ring_of_gaussians
 
     make = {"ring8": ring_of_gaussians, "grid25": grid_of_gaussians}
     real = {name: make[name](SAMPLES, generator=torch.Generator().manual_seed(0)) for name in DATASETS}

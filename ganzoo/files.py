@@ -122,6 +122,18 @@ def _place(tmp: Path, path: Path, replace: bool) -> None:
     tmp.unlink()
 
 
+def publish(staged: str | Path, path: str | Path) -> Path:
+    """Move a finished file written elsewhere in ``path``'s folder into place: fsync, rename, fsync
+    the folder, so ``path`` is complete or absent even after a power loss (for writers, such as
+    torch.onnx, that insist on writing a file themselves)."""
+    staged, path = Path(staged), Path(path)
+    with open(staged, "r+b") as file:
+        os.fsync(file.fileno())
+    os.replace(staged, path)
+    _fsync_folder(path.parent)
+    return path
+
+
 def _fsync_folder(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -16,80 +16,26 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ganzoo_export import (
-    ExportError,
-    ExportParityError,
-    GanzooModel,
-    InputSpec,
-    MetadataError,
-    ModelMetadata,
-    RuntimeInputError,
-    export_onnx,
-    runtime,
-)
+from ganzoo.export import ExportError, ExportParityError
+from ganzoo.export.trace import export_onnx
+from ganzoo_export import GanzooModel, InputSpec, MetadataError, ModelMetadata, RuntimeInputError, runtime
 from ganzoo_export.images import from_uint8, load_image_exif, make_grid, save_image, to_uint8
+from ganzoo_export.latents import latents
 from ganzoo_export.tiling import translate_image
-
-LATENT_DIM = 8
-CLASS_NAMES = ["zero", "one", "two"]
-
-
-class TinyGenerator(nn.Module):
-    """z -> 1x16x16 through ConvTranspose + BatchNorm + tanh."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(LATENT_DIM, 8, 4, 1, 0),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.ConvTranspose2d(8, 4, 4, 2, 1),
-            nn.BatchNorm2d(4),
-            nn.ReLU(),
-            nn.ConvTranspose2d(4, 1, 4, 2, 1),
-            nn.Tanh(),
-        )
-        for layer in self.net:
-            if isinstance(layer, nn.BatchNorm2d):  # non-trivial statistics, so folding shows
-                layer.running_mean.uniform_(-0.5, 0.5)
-                layer.running_var.uniform_(0.5, 2.0)
-
-    def forward(self, z):
-        return self.net(z.view(z.shape[0], -1, 1, 1))
-
-
-class TinyConditionalGenerator(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed = nn.Embedding(len(CLASS_NAMES), LATENT_DIM)
-        self.generator = TinyGenerator()
-
-    def forward(self, z, label):
-        return self.generator(z * self.embed(label))
-
-
-class TinyTranslator(nn.Module):
-    """Fully convolutional, one stride-2 stage, so H and W must be multiples of 2."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(3, 8, 3),
-            nn.InstanceNorm2d(8, affine=True),
-            nn.ReLU(),
-            nn.Conv2d(8, 8, 3, 2, 1),
-            nn.InstanceNorm2d(8),
-            nn.ReLU(),
-            nn.ConvTranspose2d(8, 8, 3, 2, 1, output_padding=1),
-            nn.ReLU(),
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(8, 3, 3),
-            nn.Tanh(),
-        )
-
-    def forward(self, image):
-        return self.net(image)
+from tiny_models import (
+    BATCH_AXES,
+    CLASS_NAMES,
+    LATENT_DIM,
+    TinyConditionalGenerator,
+    TinyGenerator,
+    TinyTranslator,
+    conditional_metadata,
+    export_conditional,
+    export_generator,
+    export_translator,
+    generator_metadata,
+    translator_metadata,
+)
 
 
 class SignBranch(nn.Module):
@@ -106,49 +52,8 @@ class FixedBatchReshape(nn.Module):
         return torch.tanh(z.reshape(int(z.shape[0]), LATENT_DIM, 1, 1))
 
 
-def generator_metadata(**changes) -> ModelMetadata:
-    fields = dict(
-        plugin="dcgan",
-        plugin_version="0.1.0",
-        ganzoo_version="0.1.0",
-        task="generate",
-        inputs=[InputSpec("z", "latent", ("batch", LATENT_DIM))],
-        channels=1,
-        latent_dim=LATENT_DIM,
-        height=16,
-        width=16,
-        resolution=16,
-        extra={"dataset": "digits"},
-    )
-    fields.update(changes)
-    return ModelMetadata(**fields)
-
-
-def conditional_metadata() -> ModelMetadata:
-    return generator_metadata(
-        plugin="cgan",
-        inputs=[
-            InputSpec("z", "latent", ("batch", LATENT_DIM)),
-            InputSpec("label", "label", ("batch",)),
-        ],
-        class_names=CLASS_NAMES,
-    )
-
-
-def translator_metadata() -> ModelMetadata:
-    return ModelMetadata(
-        plugin="cyclegan",
-        plugin_version="0.1.0",
-        ganzoo_version="0.1.0",
-        task="translate",
-        inputs=[InputSpec("image", "image", ("batch", 3, "height", "width"))],
-        channels=3,
-        direction="AtoB",
-        size_multiple=2,
-    )
-
-
-BATCH_AXES = {"z": {0: "batch"}, "image": {0: "batch"}}
+def weight_bytes(path) -> int:
+    return sum(len(init.raw_data) for init in onnx.load(str(path)).graph.initializer)
 
 
 def input_dims(proto: onnx.ModelProto) -> list[int | str]:
@@ -161,15 +66,7 @@ def generator_export(tmp_path_factory):
     torch.manual_seed(0)
     module = TinyGenerator()
     path = tmp_path_factory.mktemp("generator") / "dcgan.onnx"
-    report = export_onnx(
-        module,
-        (torch.randn(2, LATENT_DIM),),
-        path,
-        input_names=["z"],
-        dynamic_axes=BATCH_AXES,
-        metadata=generator_metadata(),
-        parity_inputs=[(torch.randn(1, LATENT_DIM),), (torch.randn(5, LATENT_DIM),)],
-    )
+    report = export_generator(module, path)
     return module.eval(), path, report
 
 
@@ -178,15 +75,7 @@ def conditional_export(tmp_path_factory):
     torch.manual_seed(1)
     module = TinyConditionalGenerator()
     path = tmp_path_factory.mktemp("conditional") / "cgan.onnx"
-    export_onnx(
-        module,
-        (torch.randn(3, LATENT_DIM), torch.tensor([0, 1, 2])),
-        path,
-        input_names=["z", "label"],
-        dynamic_axes={**BATCH_AXES, "label": {0: "batch"}},
-        metadata=conditional_metadata(),
-        parity_inputs=[(torch.randn(5, LATENT_DIM), torch.tensor([2, 2, 1, 0, 1]))],
-    )
+    export_conditional(module, path)
     return module.eval(), path
 
 
@@ -195,17 +84,7 @@ def translator_export(tmp_path_factory):
     torch.manual_seed(2)
     module = TinyTranslator()
     path = tmp_path_factory.mktemp("translator") / "cyclegan.onnx"
-    axes = {0: "batch", 2: "height", 3: "width"}
-    report = export_onnx(
-        module,
-        (torch.randn(1, 3, 16, 16),),
-        path,
-        input_names=["image"],
-        dynamic_axes={"image": axes},
-        output_names=["translated"],
-        metadata=translator_metadata(),
-        parity_inputs=[(torch.randn(2, 3, 24, 32),), (torch.randn(1, 3, 10, 6),)],
-    )
+    report = export_translator(module, path)
     return module.eval(), path, report
 
 
@@ -223,7 +102,7 @@ def test_generator_export_is_one_checked_file_with_dynamic_batch(generator_expor
     )
     assert input_dims(proto) == ["batch", LATENT_DIM]
     props = {prop.key: prop.value for prop in proto.metadata_props}
-    assert props["ganzoo.format"] == "1"
+    assert props["ganzoo.format"] == "2"
     assert props["ganzoo.precision"] == "fp32"
     assert ModelMetadata.from_props(props) == generator_metadata()
 
@@ -331,19 +210,51 @@ def test_export_refuses_a_graph_that_dropped_an_unused_input(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
-def test_fp16_export_without_cuda_is_refused(tmp_path):
-    with pytest.raises(ExportError, match="fp16 export needs a CUDA GPU"):
+def test_fp16_export_runs_on_the_cpu_with_float32_io(tmp_path, generator_export):
+    module, fp32_path, _ = generator_export
+    path = tmp_path / "g16.onnx"
+    report = export_generator(module, path, precision="fp16")
+    assert 0 < report.max_abs_error <= 1e-2  # not bit-equal: the weights really are float16
+    proto = onnx.load(str(path))
+    assert {init.data_type for init in proto.graph.initializer} >= {onnx.TensorProto.FLOAT16}
+    model = GanzooModel(path, providers=["CPUExecutionProvider"])
+    assert model.metadata.precision == "fp16"
+    assert [item.type for item in model.session.get_inputs()] == ["tensor(float)"]
+    assert weight_bytes(path) <= 0.55 * weight_bytes(fp32_path)
+    full = GanzooModel(fp32_path).generate(6, seed=3)
+    assert np.abs(model.generate(6, seed=3).astype(int) - full.astype(int)).max() <= 2
+
+
+def test_int8_export_is_calibrated_and_checked_on_the_cpu(tmp_path, translator_export):
+    module, fp32_path, _ = translator_export
+    rng = np.random.default_rng(0)
+    # Smooth images, like real ones, so the calibrated ranges fit the parity inputs too.
+    smooth = lambda n, h, w: np.repeat(np.repeat(rng.uniform(-1, 1, (n, 3, h // 4, w // 4)), 4, 2), 4, 3)  # noqa: E731
+    calibration = [{"image": smooth(4, 16, 16).astype(np.float32)} for _ in range(4)]
+    path = tmp_path / "t8.onnx"
+    report = export_onnx(
+        module,
+        (torch.from_numpy(smooth(1, 16, 16).astype(np.float32)),),
+        path,
+        input_names=["image"],
+        dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}},
+        output_names=["translated"],
+        metadata=translator_metadata(),
+        parity_inputs=[(torch.from_numpy(smooth(2, 24, 32).astype(np.float32)),)],
+        precision="int8",
+        calibration=calibration,
+    )
+    assert report.psnr_db >= 20.0
+    proto = onnx.load(str(path))
+    assert "QuantizeLinear" in {node.op_type for node in proto.graph.node}
+    model = GanzooModel(path)
+    assert model.metadata.precision == "int8"
+    assert model.translate(np.zeros((20, 12, 3), np.uint8)).shape == (20, 12, 3)
+    with pytest.raises(ValueError, match="calibration feeds"):
         export_onnx(
-            TinyGenerator(),
-            (torch.randn(2, LATENT_DIM),),
-            tmp_path / "g.onnx",
-            input_names=["z"],
-            dynamic_axes=BATCH_AXES,
-            metadata=generator_metadata(),
-            precision="fp16",
+            module, (torch.zeros(1, 3, 16, 16),), tmp_path / "x.onnx", input_names=["image"],
+            dynamic_axes={}, output_names=["translated"], metadata=translator_metadata(), precision="int8",
         )
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(
@@ -377,7 +288,7 @@ def test_conditional_generator_takes_labels_by_index_and_by_name(conditional_exp
     by_index = model.generate(4, seed=7, labels=[0, 2, 1, 1])
     by_name = model.generate(4, seed=7, labels=["zero", "two", "one", "1"])
     np.testing.assert_array_equal(by_index, by_name)
-    z = np.random.default_rng(7).standard_normal((4, LATENT_DIM), dtype=np.float32)
+    z = latents(7, 0, 4, (LATENT_DIM,))
     with torch.no_grad():
         expected = to_uint8(module(torch.from_numpy(z), torch.tensor([0, 2, 1, 1])).numpy())
     assert np.abs(by_index.astype(int) - expected.astype(int)).max() <= 1
@@ -590,8 +501,8 @@ def test_metadata_props_are_strings_and_round_trip():
 
 def test_metadata_rejects_unknown_format_and_bad_values():
     props = generator_metadata().to_props()
-    with pytest.raises(MetadataError, match="format 2 is not supported"):
-        ModelMetadata.from_props({**props, "ganzoo.format": "2"})
+    with pytest.raises(MetadataError, match="format 3 is not supported"):
+        ModelMetadata.from_props({**props, "ganzoo.format": "3"})
     with pytest.raises(MetadataError, match="malformed"):
         ModelMetadata.from_props({**props, "ganzoo.channels": "three"})
     with pytest.raises(MetadataError, match="lacks"):

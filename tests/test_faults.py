@@ -161,8 +161,8 @@ class Negate(nn.Module):
 
 @pytest.fixture(scope="module")
 def negate_model(tmp_path_factory):
+    from ganzoo.export.trace import export_onnx
     from ganzoo_export.metadata import InputSpec, ModelMetadata
-    from ganzoo_export.onnx_export import export_onnx
 
     path = tmp_path_factory.mktemp("negate") / "negate.onnx"
     metadata = ModelMetadata(
@@ -173,6 +173,29 @@ def negate_model(tmp_path_factory):
     export_onnx(Negate(), (torch.zeros(1, 3, 8, 8),), path, input_names=["source"],
                 dynamic_axes={"source": axes}, metadata=metadata)
     return path
+
+
+class Diverged(nn.Module):
+    """A translator whose weights went NaN: every output is NaN."""
+
+    def forward(self, x):
+        return x * float("nan")
+
+
+def test_export_refuses_a_model_that_outputs_nan(tmp_path):
+    from ganzoo.export import ExportParityError
+    from ganzoo.export.trace import export_onnx
+    from ganzoo_export.metadata import InputSpec, ModelMetadata
+
+    metadata = ModelMetadata(
+        plugin="toy", plugin_version="1", ganzoo_version="0", task="translate", channels=3,
+        inputs=[InputSpec("source", "image", ("batch", 3, "height", "width"))],
+    )
+    path = tmp_path / "diverged.onnx"
+    with pytest.raises(ExportParityError, match="NaN or infinity"):
+        export_onnx(Diverged(), (torch.zeros(1, 3, 8, 8),), path, input_names=["source"],
+                    dynamic_axes={"source": {0: "batch", 2: "height", 3: "width"}}, metadata=metadata)
+    assert list(tmp_path.iterdir()) == []  # nothing published, no staging folder left
 
 
 def picture(path, value=10):

@@ -144,3 +144,44 @@ def test_match_channels():
         match_channels(torch.rand(2, 4, 4, 4), 3)
     with pytest.raises(UserError, match=r"\(N, C, H, W\)"):
         match_channels(torch.rand(4, 4), 3)
+
+
+@pytest.fixture(scope="module")
+def calibrated_inception_file(tmp_path_factory):
+    """A random FID Inception whose features depend on the input: default initialisation, and
+    batch-norm statistics taken from one batch of noise (with ``random_inception_file``'s weights
+    every image gets the same features, which would hide any difference in preprocessing)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = build_fid_inception()
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.momentum = None  # running statistics = this batch's statistics
+        with torch.no_grad():
+            net.train()(torch.rand(2, 3, 299, 299) * 2 - 1)
+    path = tmp_path_factory.mktemp("inception-calibrated") / INCEPTION_FILE
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.mark.slow
+def test_inception_features_equal_pytorch_fids_network_and_resize(calibrated_inception_file, tmp_path, monkeypatch):
+    """Same weights, same images: ganzoo's FID features are pytorch-fid's (bilinear resize to 299
+    without antialiasing, grayscale repeated to RGB), so its FIDs are comparable with pytorch-fid's."""
+    from pytorch_fid.inception import InceptionV3
+
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / INCEPTION_FILE).write_bytes(calibrated_inception_file.read_bytes())
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # pytorch-fid finds the file, downloads nothing
+    reference = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True).eval()
+    ours = load_quietly(weights_path=calibrated_inception_file)
+    generator = torch.Generator().manual_seed(0)
+    # Up from 64 and 28 px (grayscale), and down from 400 px, where antialiasing would show.
+    for shape in ((2, 3, 64, 64), (2, 1, 28, 28), (1, 3, 400, 400)):
+        images = torch.rand(shape, generator=generator) * 2 - 1
+        with torch.no_grad():
+            expected = reference((match_channels(images, 3) + 1) / 2)[0].flatten(1)  # pytorch-fid takes [0, 1]
+        features = ours(images)
+        assert features.std(dim=1).min() > 0.1  # features that vary, so a different resize would show
+        assert torch.allclose(features, expected, rtol=1e-4, atol=1e-4)

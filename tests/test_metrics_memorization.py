@@ -4,11 +4,12 @@ import torch
 
 from ganzoo.errors import UserError
 from ganzoo.metrics.memorization import (
-    memorization_grid,
+    NearestTrainingDistances,
     memorization_summary,
     nearest_training_samples,
-    to_uint8_rgb,
+    train_nearest_distances,
 )
+from ganzoo.metrics.neighbours import nearest
 
 
 def images(n, seed=0, size=8, channels=1):
@@ -54,20 +55,25 @@ def test_feature_space_search_and_shape_mismatch():
         nearest_training_samples(images(4, size=16), train)
 
 
-def test_grid_shows_each_sample_beside_its_nearest_training_images():
-    train = images(60, channels=3)
-    generated = train[[5, 9]]
-    grid = memorization_grid(generated, train, k=3, pad=2)
-    assert grid.dtype == np.uint8 and grid.shape == (2 + 2 * 10, 2 + 8 + 4 * 10, 3)
-    tiles = to_uint8_rgb(generated)
-    first_neighbour = grid[2:10, 2 + 8 + 2 + 8 : 2 + 8 + 2 + 8 + 8]
-    assert np.array_equal(grid[2:10, 2:10], tiles[0])
-    assert np.array_equal(first_neighbour, tiles[0])  # the copy itself, at distance 0
-    assert np.array_equal(grid[12:20, 2:10], tiles[1])
-    assert (grid[:2] == 255).all()
+def test_streamed_distances_equal_one_pass_over_all_samples():
+    train = images(120).flatten(1).numpy()
+    generated = images(50, seed=3).flatten(1).numpy()
+    streamed = NearestTrainingDistances(train)
+    for part in np.split(generated, [7, 30]):
+        streamed.update(part)
+    summary = streamed.compute("pixels", seed=1)
+    whole, _ = nearest(generated, train, k=1)
+    assert summary["median_distance"] == pytest.approx(float(np.median(whole)))
+    assert summary["min_distance"] == pytest.approx(float(whole.min())) and summary["num_generated"] == 50
+    assert summary["train_median_distance"] == pytest.approx(float(np.median(train_nearest_distances(train, seed=1))))
+    with pytest.raises(UserError, match="one space"):
+        streamed.update(generated[:, :10])
+    with pytest.raises(UserError, match="at least 2 training samples"):
+        NearestTrainingDistances(train[:1])
 
 
-def test_grid_of_grayscale_samples_is_rgb():
-    train = images(20)
-    grid = memorization_grid(train[:1], train, k=1)
-    assert grid.shape[-1] == 3 and np.array_equal(grid[..., 0], grid[..., 2])
+def test_train_baseline_never_matches_a_sample_with_itself():
+    train = images(40).flatten(1).numpy()
+    doubled = np.concatenate([train, train[:1]])  # one exact duplicate pair
+    distances = train_nearest_distances(doubled, seed=0)
+    assert len(distances) == 41 and (distances > 0).sum() == 39  # only the duplicate pair is at 0

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from ganzoo.data.toys import ring_centers, ring_of_gaussians
 from ganzoo.errors import UserError
 from ganzoo.metrics.neighbours import nearest, within_any_radius
 from ganzoo.metrics.precision_recall import knn_radii, precision_recall
-from ganzoo.metrics.toys import ring_centers, ring_of_gaussians
 
 
 def points(n, dim=4, seed=0):

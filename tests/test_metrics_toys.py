@@ -4,14 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from ganzoo.data.toys import grid_centers, grid_of_gaussians, ring_centers, ring_of_gaussians
 from ganzoo.errors import UserError
-from ganzoo.metrics.toys import (
-    grid_centers,
-    grid_of_gaussians,
-    mode_coverage,
-    ring_centers,
-    ring_of_gaussians,
-)
+from ganzoo.metrics.mode_coverage import mode_coverage
 
 
 def seeded(seed=0):

@@ -298,6 +298,10 @@ def test_import_reproduces_the_reference_network_and_exports_onnx(tmp_path, caps
             expected = reference(x)
             assert (run.nets["G"](x) - expected).abs().max() <= 1e-5
         assert np.abs(model.run_raw(source=x.numpy())["image"] - expected.numpy()).max() <= 1e-5
+    # The runtime reads a grayscale image for this 1 -> 3 channel translator and writes RGB.
+    assert model.metadata.input_channels == 1
+    gray = np.random.default_rng(0).integers(0, 256, (side + 3, side - 5), dtype=np.uint8)
+    assert model.translate(gray).shape == (side + 3, side - 5, 3)
     with pytest.raises(UserError, match="ganzoo translate"):
         run.sample(1)
 

@@ -18,10 +18,13 @@ HOLDER = textwrap.dedent(
     from ganzoo.engine.runlock import RunLock
     lock = RunLock(sys.argv[1]).acquire()
     if sys.argv[2] == "fork":  # a child forked while the lock is held, as DataLoader workers are
+        ready_r, ready_w = os.pipe()
         child = os.fork()
         if child == 0:
+            os.write(ready_w, b"x")  # fork hooks have run by now, as in a real worker
             time.sleep(120)
             os._exit(0)
+        os.read(ready_r, 1)  # on a busy machine the child may not have run at all yet
         print(child, flush=True)
     print("locked", flush=True)
     time.sleep(120)

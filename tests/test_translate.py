@@ -171,8 +171,8 @@ class Constant(nn.Module):
 
 
 def export_toy(module, example, path, task, inputs, **fields):
+    from ganzoo.export.trace import export_onnx
     from ganzoo_export.metadata import InputSpec, ModelMetadata
-    from ganzoo_export.onnx_export import export_onnx
 
     name, role, shape, axes = inputs
     metadata = ModelMetadata(

@@ -1,35 +1,25 @@
-"""ONNX export (needs torch) and the torch-free deploy runtime for ganzoo models.
+"""The ganzoo deploy runtime: run exported generators and translators with onnxruntime + numpy.
 
-Importing this package loads neither torch nor onnxruntime: ``export_onnx``/``ExportReport``
-(torch) and ``GanzooModel`` (onnxruntime) are loaded on first use.
+Importing this package does not load onnxruntime; ``GanzooModel`` loads it on first use.
 """
 
 from importlib import import_module
 
-from ganzoo_export.errors import (
-    ExportError,
-    ExportParityError,
-    MetadataError,
-    RuntimeInputError,
-)
+from ganzoo_export.errors import GanzooRuntimeError, MetadataError, RuntimeInputError
 from ganzoo_export.metadata import InputSpec, ModelMetadata
 
-_LAZY = {
-    "export_onnx": "ganzoo_export.onnx_export",
-    "ExportReport": "ganzoo_export.onnx_export",
-    "GanzooModel": "ganzoo_export.runtime",
-}
+__version__ = "0.1.0"
+
+_LAZY = {"GanzooModel": "ganzoo_export.runtime"}
 
 __all__ = [
-    "ExportError",
-    "ExportParityError",
-    "ExportReport",
     "GanzooModel",
+    "GanzooRuntimeError",
     "InputSpec",
     "MetadataError",
     "ModelMetadata",
     "RuntimeInputError",
-    "export_onnx",
+    "__version__",
 ]
 
 

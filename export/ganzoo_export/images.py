@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +56,29 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
         raise ValueError(f"expected an HWC image with 1 or 3 channels, got shape {image.shape}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Pillow picks "L" for 2-D and "RGB" for HxWx3 uint8 arrays.
-    Image.fromarray(image).save(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image file extension; use .png, .jpg or .webp")
+    # Written beside the target and renamed into place, so the file is complete or absent.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            # Pillow picks "L" for 2-D and "RGB" for HxWx3 uint8 arrays.
+            Image.fromarray(image).save(file, format=fmt)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_image_exif(path: str | Path, channels: int) -> np.ndarray:
@@ -73,5 +95,10 @@ def load_image_exif(path: str | Path, channels: int) -> np.ndarray:
     except UnidentifiedImageError as exc:
         raise RuntimeInputError(
             f"'{path}' is not an image Pillow can read; give a PNG, JPEG or similar file"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        # Pillow reports truncated or corrupt pixel data only while decoding, in these types.
+        raise RuntimeInputError(
+            f"'{path}' is corrupt or truncated ({str(exc).strip() or type(exc).__name__}); re-save or copy it again"
         ) from exc
     return pixels[:, :, None] if channels == 1 else pixels

@@ -15,10 +15,12 @@ def translate_image(
     size_multiple: int,
     tile: int = 512,
     overlap: int = 32,
+    padding_mode: str = "reflect",
 ) -> np.ndarray:
     """Apply ``fn`` (NCHW float32 -> NCHW float32, same H and W) to an HWC image in [-1, 1].
 
-    H and W are reflect-padded up to a multiple of ``size_multiple`` and cropped back. Images
+    H and W are padded at the bottom and right (``padding_mode``: numpy's "reflect" or "edge")
+    up to a multiple of ``size_multiple`` and cropped back. Images
     larger than ``tile`` run as overlapping tiles (sides a multiple of ``size_multiple``) whose
     overlaps are cross-faded, so memory in ``fn`` stays bounded by the tile size. Tiled output
     equals the untiled output wherever ``fn``'s receptive radius is at most ``overlap // 4``.
@@ -33,7 +35,7 @@ def translate_image(
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in [0, tile), got {overlap} for tile {tile}")
     height, width = image.shape[:2]
-    padded = _pad_to_multiple(image.astype(np.float32, copy=False), size_multiple)
+    padded = _pad_to_multiple(image.astype(np.float32, copy=False), size_multiple, padding_mode)
     if max(padded.shape[:2]) <= tile:
         result = _run_hwc(fn, padded)
     else:
@@ -41,12 +43,12 @@ def translate_image(
     return result[:height, :width]
 
 
-def _pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
+def _pad_to_multiple(image: np.ndarray, multiple: int, mode: str) -> np.ndarray:
     height, width = image.shape[:2]
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h == 0 and pad_w == 0:
         return image
-    return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+    return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
 
 
 def _run_hwc(fn: BatchFn, image: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ shows the traceback instead. A failure inside a plugin's code names the plugin, 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
@@ -64,12 +65,21 @@ def main(argv: list[str] | None = None) -> None:
         app(args=args, prog_name="ganzoo")  # standalone: typer reports usage errors and exits
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        sys.exit(130)
+        exit_code: int | str | None = 130
+    except SystemExit as done:
+        exit_code = done.code
     except Exception as exc:
         if debug:
             raise
         typer.echo(error_line(exc), err=True)
-        sys.exit(2)
+        exit_code = 2
+    else:
+        exit_code = 0
+    if exit_code == 130 and argv is None:
+        # Leaving because of Ctrl-C (the run is saved): one more, pressed while the interpreter shuts
+        # down, would end the process by the signal instead of with 130. Not in-process (argv given).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(exit_code)
 
 
 def show_own_warnings_as_one_line() -> None:

@@ -32,13 +32,17 @@ def eval_(
     nn_space: str = typer.Option("features", "--nn-space", help="Memorization pictures in 'features' or 'pixels' space."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="A specific checkpoint file instead of the latest."),
     device: str = typer.Option("auto", "--device", help="Where the generator and the feature network run: auto (CUDA when present), cpu, cuda:1."),
+    batch_size: int = typer.Option(
+        250, "--batch-size", min=1,
+        help="Images the generator makes at a time (lower it for large generators); decides which samples a seed draws.",
+    ),
 ) -> None:
     """Score generated samples (FID, KID, IS, precision/recall, nearest training neighbours)."""
     from ganzoo.reporting.run_eval import evaluate_subject, open_subject, parse_metrics
 
     metrics = parse_metrics(metric)  # a typo fails before any loading
     subject = open_subject(target, data, checkpoint, device, real_n)
-    record = evaluate_subject(subject, metrics, features, weights, download, num, seed, nn_space, device)
+    record = evaluate_subject(subject, metrics, features, weights, download, num, seed, nn_space, device, batch_size)
     typer.echo(format_table(record))
     if json_out is not None:
         from ganzoo.files import write_json
@@ -51,7 +55,7 @@ def eval_(
 
 def format_table(record: Mapping[str, Any]) -> str:
     """Scores one per line, then the facts they depend on."""
-    from ganzoo.reporting.run_eval import headline
+    from ganzoo.metrics.records import headline
 
     rows = list(headline(record).items())
     prov = record["provenance"]

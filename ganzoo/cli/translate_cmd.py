@@ -66,7 +66,7 @@ def onnx_translator(
         raise UserError(f"{path.name} does not name its direction: leave out --direction")
     chosen = pick_direction([meta.direction], direction, path.name) if meta.direction else "as exported"
     translate_one = lambda image: model.translate(image, tile=tile, overlap=overlap)  # noqa: E731
-    return Translator(translate_one, meta.channels, chosen, meta.size_multiple or 1)
+    return Translator(translate_one, meta.input_channels, chosen, meta.size_multiple or 1)
 
 
 def run_translator(

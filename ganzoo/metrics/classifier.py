@@ -192,37 +192,54 @@ class DigitFeatures(nn.Module):
         return self.model.head(self(images))
 
 
+class DigitVerdicts:
+    """How the digit classifier judges generated digits, batch by batch: per image only its
+    predicted class and confidence are kept."""
+
+    def __init__(self, features: DigitFeatures | None = None):
+        self.net = features if features is not None else DigitFeatures()
+        self.predicted: list[torch.Tensor] = []
+        self.confidence: list[torch.Tensor] = []
+
+    def update(self, images: torch.Tensor) -> None:
+        probs = torch.from_numpy(embed(self.net.logits, images)).softmax(dim=1)
+        confidence, predicted = probs.max(dim=1)
+        self.confidence.append(confidence)
+        self.predicted.append(predicted)
+
+    def compute(self, requested_labels: torch.Tensor | None = None) -> dict:
+        """The class histogram, the number of classes covered, the mean max-softmax confidence,
+        the share classified with confidence >= 0.9 and, with `requested_labels` (one per image
+        seen), the share classified as the requested class."""
+        confidence, predicted = torch.cat(self.confidence), torch.cat(self.predicted)
+        histogram = torch.bincount(predicted, minlength=NUM_CLASSES)
+        result = {
+            "num_samples": len(predicted),
+            "class_histogram": histogram.tolist(),
+            "classes_covered": int((histogram > 0).sum()),
+            "mean_confidence": float(confidence.mean()),
+            "confident_share": float((confidence >= CONFIDENT).double().mean()),
+            "classifier": self.net.name,
+            "classifier_weights_hash": self.net.weights_hash,
+            "classifier_held_out_accuracy": self.net.held_out_accuracy,
+        }
+        if requested_labels is not None:
+            requested = torch.as_tensor(requested_labels).long().cpu()
+            if requested.shape != predicted.shape:
+                raise UserError(
+                    "requested_labels must hold one label per image: "
+                    f"got {tuple(requested.shape)} for {len(predicted)} images"
+                )
+            result["requested_class_share"] = float((predicted == requested).double().mean())
+        return result
+
+
 def digit_quality(
     images: torch.Tensor,
     requested_labels: torch.Tensor | None = None,
     features: DigitFeatures | None = None,
 ) -> dict:
-    """How the digit classifier judges generated digits.
-
-    Returns the class histogram, the number of classes covered, the mean max-softmax confidence,
-    the share classified with confidence >= 0.9 and, with `requested_labels`, the share
-    classified as the requested class.
-    """
-    net = features if features is not None else DigitFeatures()
-    probs = torch.from_numpy(embed(net.logits, images)).softmax(dim=1)
-    confidence, predicted = probs.max(dim=1)
-    histogram = torch.bincount(predicted, minlength=NUM_CLASSES)
-    result = {
-        "num_samples": len(images),
-        "class_histogram": histogram.tolist(),
-        "classes_covered": int((histogram > 0).sum()),
-        "mean_confidence": float(confidence.mean()),
-        "confident_share": float((confidence >= CONFIDENT).double().mean()),
-        "classifier": net.name,
-        "classifier_weights_hash": net.weights_hash,
-        "classifier_held_out_accuracy": net.held_out_accuracy,
-    }
-    if requested_labels is not None:
-        requested = torch.as_tensor(requested_labels).long().cpu()
-        if requested.shape != predicted.shape:
-            raise UserError(
-                "requested_labels must hold one label per image: "
-                f"got {tuple(requested.shape)} for {len(images)} images"
-            )
-        result["requested_class_share"] = float((predicted == requested).double().mean())
-    return result
+    """`DigitVerdicts` on one tensor of [-1, 1] images (see `DigitVerdicts.compute`)."""
+    verdicts = DigitVerdicts(features)
+    verdicts.update(images)
+    return verdicts.compute(requested_labels)

@@ -20,7 +20,8 @@ from typing import Any
 from ganzoo import files
 from ganzoo.engine.rundir import RunDir
 from ganzoo.errors import DamagedFileWarning
-from ganzoo.reporting import memorization, run_eval
+from ganzoo.metrics.records import METRICS_FILE, headline
+from ganzoo.reporting import memorization
 from ganzoo.reporting.curves import plot_loss_curves
 from ganzoo.reporting.gif import evenly_spaced, make_samples_gif, sample_grids
 
@@ -235,7 +236,7 @@ def samples_section(samples_dir: Path, gif: Path | None) -> str:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / run_eval.METRICS_FILE
+    path = run_dir / METRICS_FILE
     if not path.is_file():
         return []
     try:
@@ -251,7 +252,7 @@ def metrics_section(records: Sequence[Mapping[str, Any]]) -> str:
     if not records:
         return empty("no metrics yet: run `ganzoo eval RUN` to add them")
     newest_first = list(reversed(records))
-    rows = [{"#": i, **evaluation_facts(r), **run_eval.headline(r)} for i, r in enumerate(newest_first, start=1)]
+    rows = [{"#": i, **evaluation_facts(r), **headline(r)} for i, r in enumerate(newest_first, start=1)]
     parts = [table(rows)]
     for index, record in enumerate(newest_first, start=1):
         parts.append(

@@ -14,42 +14,75 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ganzoo.data.image_batches import ImageBatches
 from ganzoo.files import atomic_write, save_image
-from ganzoo.metrics.memorization import to_uint8_rgb
+from ganzoo.metrics.memorization import to_uint8_rgb, train_nearest_distances
 from ganzoo.metrics.neighbours import nearest
+from ganzoo.metrics.streams import SampleBatch
 
 GRID_FILE = "memorization.png"
 DISTANCES_FILE = "memorization_distances.png"
 MIN_TILE = 48  # small images are enlarged (nearest neighbour) so a grid stays readable
 HEADER = 16
 LABEL_WIDTH = 150
-TRAIN_QUERIES = 1000
 PAD = 2
 
 
+class PictureSamples:
+    """What the pictures need of the generated stream, and nothing more: the first ``rows`` images
+    (shown in the grid) and the vectors (features, or flattened pixels) of the first ``count``."""
+
+    def __init__(self, rows: int, count: int, pixels: bool):
+        self.rows, self.count, self.pixels = rows, count, pixels
+        self.shown: list[torch.Tensor] = []
+        self.kept: list[np.ndarray] = []
+
+    def update(self, batch: SampleBatch) -> None:
+        missing = self.rows - sum(len(images) for images in self.shown)
+        if missing > 0:
+            self.shown.append(batch.images[:missing].clone())
+        missing = self.count - sum(len(rows) for rows in self.kept)
+        if missing > 0:
+            rows = batch.images[:missing].flatten(1).numpy() if self.pixels else batch.features[:missing]
+            self.kept.append(rows.copy())  # a copy: a view would keep the whole batch alive
+
+    @property
+    def images(self) -> torch.Tensor:
+        return torch.cat(self.shown)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return np.concatenate(self.kept)
+
+
 def write_memorization_pictures(
-    generated: torch.Tensor,
-    train: torch.Tensor,
+    shown: torch.Tensor,
+    train: ImageBatches,
     generated_vectors: np.ndarray,
     train_vectors: np.ndarray,
     space: str,
     out_dir: Path,
     prefix: str = "",
-    rows: int = 8,
     k: int = 3,
     seed: int = 0,
 ) -> dict[str, Path]:
-    """``*_vectors``: the images as compared, (N, D), e.g. features or flattened pixels, named by ``space``.
+    """``shown``: the generated images of the grid, whose vectors are the first rows of
+    ``generated_vectors``. ``*_vectors``: the images as compared, (N, D), e.g. features or
+    flattened pixels, named by ``space``; only the ``k`` neighbours of each shown image are read
+    from ``train``.
 
     The vectors come in ready-made because embedding a large training set is the slow part and
     the caller usually has them cached.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    rows = len(shown)
     distances, indices = nearest(generated_vectors[:rows], train_vectors, k=k)
+    neighbours = train.take(torch.as_tensor(indices)).reshape(rows, k, *train.image_shape)
     grid_path = out_dir / f"{prefix}{GRID_FILE}"
-    save_image(neighbour_grid(generated[:rows], train[torch.as_tensor(indices)], distances), grid_path)
+    save_image(neighbour_grid(shown, neighbours, distances), grid_path)
     hist_path = out_dir / f"{prefix}{DISTANCES_FILE}"
-    plot_distances(*distance_samples(generated_vectors, train_vectors, seed), space, hist_path)
+    generated_distances = nearest(generated_vectors, train_vectors, k=1)[0][:, 0]
+    plot_distances(generated_distances, train_nearest_distances(train_vectors, seed), space, hist_path)
     return {"grid": grid_path, "distances": hist_path}
 
 
@@ -75,15 +108,6 @@ def neighbour_grid(samples: torch.Tensor, neighbours: torch.Tensor, distances: n
         text = "  ".join(f"{v:.3g}" for v in distances[row])
         draw.text((grid_width + 4, top + max(0, tile_h // 2 - 6)), text, fill="black")
     return canvas
-
-
-def distance_samples(generated: np.ndarray, train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(each generated vector's nearest training distance, each of up to 1,000 training vectors'
-    distance to its nearest other training vector)."""
-    gen_distances, _ = nearest(generated, train, k=1)
-    queries = np.random.default_rng(seed).choice(len(train), min(TRAIN_QUERIES, len(train)), replace=False)
-    train_distances, _ = nearest(train[queries], train, k=1, exclude=queries)
-    return gen_distances[:, 0], train_distances[:, 0]
 
 
 def plot_distances(generated: np.ndarray, train: np.ndarray, space: str, out: Path) -> Path:

@@ -19,19 +19,22 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ganzoo import files
 from ganzoo.data.catalog import open_data
+from ganzoo.data.image_batches import ImageBatches
 from ganzoo.data.imageset import ImageSet, uint8_to_float
 from ganzoo.data.options import DataConfig
-from ganzoo.data.sources import center_crop
 from ganzoo.errors import UserError
+from ganzoo.metrics.records import METRICS_FILE
 from ganzoo.plugin import Accepts
 
-METRICS_FILE = "metrics.json"
+if TYPE_CHECKING:
+    from ganzoo.reporting.memorization import PictureSamples
+
 # Command-line names -> ganzoo.metrics.evaluate names; the long names are accepted too.
 METRIC_ALIASES = {"pr": "precision_recall", "nn": "memorization"}
 DIGIT_SETS = ("digits", "digit-styles", "digit-pairs", "mnist")
@@ -52,7 +55,7 @@ class EvalSubject:
     kind: str  # "run" or "onnx"
     source: Path
     sample: SampleFn  # (n, generator) -> NCHW float in [-1, 1]
-    real: torch.Tensor
+    real: ImageBatches  # read batch by batch: never all in memory as floats
     dataset: str
     out_dir: Path  # receives metrics.json and the memorization pictures
     prefix: str = ""  # file-name prefix there ("" in a run folder, "<model>." beside a loose model)
@@ -79,16 +82,18 @@ def seed_from(generator: torch.Generator) -> int:
 
 
 # -- subjects ------------------------------------------------------------------------------------
-def reference_images(images: ImageSet, size: int, limit: int, seed: int) -> torch.Tensor:
-    """At most ``limit`` images of a set (a seeded subset), centre-cropped to ``size``, in [-1, 1]."""
+def reference_images(images: ImageSet, size: int, limit: int, seed: int) -> ImageBatches:
+    """At most ``limit`` images of a set (a seeded subset), centre-cropped to ``size``, in [-1, 1],
+    read batch by batch."""
     if limit < 2:
         raise UserError(f"the reference set needs at least 2 images; got a limit of {limit}")
     data = images.images
     if data.dim() != 4:
         raise UserError(f"{images.name} holds points, not images: image metrics need an image dataset")
+    order = None
     if len(data) > limit:
-        data = data[torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:limit]]
-    return uint8_to_float(center_crop(data, size))
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:limit]
+    return ImageBatches(data, order, crop=size)
 
 
 def run_subject(
@@ -217,25 +222,6 @@ def feature_network(choice: str, weights: Path | None = None, download: bool = F
 
 
 # -- evaluation ----------------------------------------------------------------------------------
-class KeepFirst:
-    """A sampler that passes images through and keeps the first ``count`` for the memorization pictures."""
-
-    def __init__(self, sample: SampleFn, count: int):
-        self.sample, self.count = sample, count
-        self.kept: list[torch.Tensor] = []
-
-    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        images = self.sample(n, generator)
-        missing = self.count - sum(len(k) for k in self.kept)
-        if missing > 0:
-            self.kept.append(images[:missing].detach().float().cpu())
-        return images
-
-    @property
-    def images(self) -> torch.Tensor:
-        return torch.cat(self.kept)
-
-
 def evaluate_subject(
     subject: EvalSubject,
     metrics: Sequence[str],
@@ -246,20 +232,26 @@ def evaluate_subject(
     seed: int = 0,
     nn_space: str = "features",
     device: str = "auto",
+    batch_size: int = 250,
 ) -> dict[str, Any]:
     """Score ``subject``, append the record to its metrics.json and return it.
 
     With memorization among the metrics, also writes the nearest-neighbour grid and the distance
     histogram (in feature space, or in pixel space with ``nn_space="pixels"``).
     """
-    from ganzoo.metrics.evaluate import evaluate
+    from ganzoo.metrics.evaluate import MetricOptions, evaluate
+    from ganzoo.reporting.memorization import PictureSamples
 
     metrics = parse_metrics(metrics)
     if nn_space not in ("features", "pixels"):
         raise UserError(f"nn_space must be features or pixels, got '{nn_space}'")
     net = feature_network(features or default_features(subject.dataset), weights, download, device)
-    sampler = KeepFirst(subject.sample, NN_KEPT if "memorization" in metrics else 0)
-    results = evaluate(sampler, subject.real, list(metrics), net, num_samples, seed, reference=subject.dataset)
+    kept = PictureSamples(NN_ROWS, NN_KEPT, pixels=nn_space == "pixels")
+    observers = [kept] if "memorization" in metrics else []
+    results = evaluate(
+        subject.sample, subject.real, list(metrics), net, num_samples, seed, reference=subject.dataset,
+        options=MetricOptions(batch_size=batch_size), observers=observers,
+    )
     record: dict[str, Any] = {
         "time": datetime.datetime.now().isoformat(timespec="seconds"),
         "source": str(subject.source),
@@ -273,25 +265,24 @@ def evaluate_subject(
         if scores:
             record["plugin_scores"] = scores
     if "memorization" in metrics:
-        record["memorization_pictures"] = memorization_pictures(subject, sampler.images, net, nn_space, seed)
+        record["memorization_pictures"] = memorization_pictures(subject, kept, net, nn_space, seed)
     append_record(subject.out_dir / f"{subject.prefix}{METRICS_FILE}", record)
     return record
 
 
-def memorization_pictures(subject: EvalSubject, generated: torch.Tensor, net, nn_space: str, seed: int) -> dict[str, str]:
-    """The nearest-neighbour grid and distance histogram, in feature space (the real features come
-    from the reference-statistics cache ``evaluate`` just filled) or in pixel space."""
+def memorization_pictures(subject: EvalSubject, kept: PictureSamples, net, nn_space: str, seed: int) -> dict[str, str]:
+    """The nearest-neighbour grid and distance histogram of the samples ``kept``, in feature space (the real features come from the reference-statistics cache
+    ``evaluate`` just filled) or in pixel space."""
     from ganzoo.metrics.evaluate import reference_stats
-    from ganzoo.metrics.features import embed
     from ganzoo.reporting.memorization import write_memorization_pictures
 
     if nn_space == "pixels":
-        space, gen, real = "pixels", generated.flatten(1).numpy(), subject.real.flatten(1).numpy()
+        space = "pixels"
+        real = torch.cat([images.flatten(1) for images in subject.real.batches(NN_KEPT)]).numpy()
     else:
-        space, gen = net.name, embed(net, generated)
-        real = reference_stats(subject.real, net, subject.dataset).features
+        space, real = net.name, reference_stats(subject.real, net, subject.dataset).features
     pictures = write_memorization_pictures(
-        generated, subject.real, gen, real, space, subject.out_dir, subject.prefix, NN_ROWS, NN_NEIGHBOURS, seed
+        kept.images, subject.real, kept.vectors, real, space, subject.out_dir, subject.prefix, NN_NEIGHBOURS, seed
     )
     return {"space": space, **{key: str(path) for key, path in pictures.items()}}
 
@@ -310,12 +301,14 @@ def evaluate_path(
     nn_space: str = "features",
     device: str = "auto",
     real_limit: int = DEFAULT_REAL_LIMIT,
+    batch_size: int = 250,
 ) -> dict[str, Any]:
     """Evaluate a run folder or an exported .onnx generator; see the module docstring."""
     metrics = parse_metrics(metrics)
     subject = open_subject(Path(target), data, Path(checkpoint) if checkpoint else None, device, real_limit)
     return evaluate_subject(
-        subject, metrics, features, Path(weights) if weights else None, download, num_samples, seed, nn_space, device
+        subject, metrics, features, Path(weights) if weights else None, download, num_samples, seed, nn_space, device,
+        batch_size,
     )
 
 
@@ -326,31 +319,3 @@ def append_record(path: Path, record: Mapping[str, Any]) -> None:
 
 
 # -- presenting ----------------------------------------------------------------------------------
-def headline(record: Mapping[str, Any]) -> dict[str, str]:
-    """The main number of each score in a record, as short text (for tables)."""
-    shown: dict[str, str] = {}
-    for name, value in record.get("metrics", {}).items():
-        if name == "precision_recall":
-            shown["precision"], shown["recall"] = score_text(value["precision"]), score_text(value["recall"])
-        elif name == "memorization":
-            shown["nn median ratio"] = score_text(value["median_ratio"])
-            shown["nn min distance"] = score_text(value["min_distance"])
-        elif name == "digit_quality":
-            shown["digit classes"] = f"{value['classes_covered']}/{len(value['class_histogram'])}"
-            shown["digit confident"] = score_text(value["confident_share"])
-        else:
-            shown[name] = score_text(value)
-    for name, value in record.get("plugin_scores", {}).items():
-        shown[f"{record.get('plugin', 'plugin')}:{name}"] = score_text(value)
-    return shown
-
-
-def score_text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, Mapping):
-        if "mean" in value and "std" in value:
-            return f"{value['mean']:.4g} ± {value['std']:.2g}"
-        numbers = {k: v for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return ", ".join(f"{k} {score_text(v)}" for k, v in numbers.items())
-    return str(value)

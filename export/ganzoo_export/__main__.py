@@ -1,0 +1,3 @@
+from ganzoo_export.cli import main
+
+main()
