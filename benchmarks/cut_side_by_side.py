@@ -5,11 +5,15 @@ of each contender, interleaved, and gives CUT and FastCUT the steps that take Cy
 the same wall time; each run's learning rate is constant for its first half and decays linearly
 to zero over its second, as the presets do. Then every run (contenders x seeds) trains in
 interleaved slices of about equal time, so whatever else loads the machine weighs on all alike;
-each run's wall time is the sum of its own slices. Scores: A -> B PSNR/SSIM on the held-out
-digits against their true B rendering (CycleGAN's B -> A is not compared: CUT has no such
-direction). Peak memory: a fresh process per contender training a few steps (CUDA: the maximum
-allocated; CPU: the process's peak resident size, which includes PyTorch itself and the data, and
-the part of it that training adds to what the process held before its first step).
+each run's wall time is the sum of its own slices, and that, not the calibration, is what the
+table reports: when the load changes between the calibration and the runs, the methods' relative
+speeds change with it and the wall times drift apart (the figures in docs/plugins/cut.md were
+calibrated at load 3.5 and trained at 11-12: CUT and FastCUT got 0.63-0.88x CycleGAN's time).
+Scores: A -> B PSNR/SSIM on the held-out images against their true B (CycleGAN's B -> A is not
+compared: CUT has no such direction). Peak memory: a fresh process per contender training a few
+steps (CUDA: the maximum allocated; CPU: the process's peak resident size, which includes PyTorch
+itself and the data, and the part of it that training adds to what the process held before its
+first step).
 
     python benchmarks/cut_side_by_side.py --threads 1
     python benchmarks/cut_side_by_side.py --budget-steps 40 --seeds 0          # a quick look
