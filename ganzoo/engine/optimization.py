@@ -38,6 +38,10 @@ class Optimization:
         self.cfg, self.nets, self.device, self.dist = cfg, nets, device, dist
         self.find_unused_parameters = find_unused_parameters
         self.kinds = {phase.optimizer: phase.kind for phase in phases}
+        for phase in phases:
+            unknown = [role for role in phase.keep_graph if role not in nets]
+            if unknown:
+                raise UserError(f"phase '{phase.name}' keeps the graph of unknown roles {unknown}: build() makes {sorted(nets)}")
         self.amp_dtype = resolve_amp(cfg.amp, device)
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.specs: dict[str, OptimizerSpec] = {}
@@ -79,12 +83,17 @@ class Optimization:
             raise UserError(f"optimizer '{name}' has learning rate {lr}: it must be a positive finite number")
         return lr
 
-    def nets_for(self, phase: Phase) -> dict[str, nn.Module]:
-        """The roles as ``phase`` sees them: gradients and DDP wrappers only for the roles it trains."""
-        roles = self.specs[phase.optimizer].roles
+    def roles_of(self, phase: Phase) -> tuple[str, ...]:
+        return self.specs[phase.optimizer].roles
+
+    def nets_for(self, phase: Phase, keep_graph: tuple[str, ...] | None = None) -> dict[str, nn.Module]:
+        """The roles as ``phase`` sees them: gradients and DDP wrappers only for the roles it trains
+        and those whose graph it keeps for a later phase (``keep_graph``, by default
+        ``phase.keep_graph``; the trainer passes the ones a later phase of this step trains)."""
+        live = set(self.roles_of(phase)) | set(phase.keep_graph if keep_graph is None else keep_graph)
         for role, module in self.nets.items():
-            module.requires_grad_(role in roles)
-        return {role: (self.wrapped[role] if role in roles else module) for role, module in self.nets.items()}
+            module.requires_grad_(role in live)
+        return {role: (self.wrapped.get(role, module) if role in live else module) for role, module in self.nets.items()}
 
     def autocast(self):
         if self.amp_dtype is None:

@@ -195,6 +195,11 @@ class Phase:
 
     ``kind`` tells the engine which switches apply: discriminator phases get weight clipping and
     the ``d_steps`` ratio; generator phases get the unrolled-GAN lookahead.
+
+    ``keep_graph`` names roles this phase runs with gradients on, although its optimizer does not
+    step them, so that a later phase of the same step can backpropagate through what it made: DCGAN's
+    D phase draws the fakes G's phase then reuses (put them in ``ctx.cache``). The engine enables
+    this only on steps where a later phase that trains those roles is due.
     """
 
     name: str
@@ -202,6 +207,7 @@ class Phase:
     loss: LossFn
     kind: Literal["discriminator", "generator"]
     every: int = 1
+    keep_graph: tuple[str, ...] = ()
 
 
 # -- export ---------------------------------------------------------------------------------------
