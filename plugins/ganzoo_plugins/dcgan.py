@@ -105,10 +105,11 @@ class DCGAN(LatentGAN):
     reuse_fakes = True
     presets: Mapping[str, Mapping[str, Any]] = {
         # Tuned on the built-in digits for the CPU quickstart (see docs/benchmarks.md): batch 32 gives G
-        # twice the updates of batch 64 for the same images and time, which mattered more than anything else.
+        # twice the updates of batch 64 for the same images and time, and twice the paper's learning
+        # rate (both networks) halved the Frechet distance at equal wall time against a plain loop.
         "digits": {
             "ngf": 32, "ndf": 32, "size": 32, "batch_size": 32, "steps": 2500, "ema_half_life": 5000,
-            "sample_every": 500, "checkpoint_every": 500,
+            "g_lr": 4e-4, "d_lr": 4e-4, "sample_every": 500, "checkpoint_every": 500,
         },
         "paper": {"ngf": 64, "ndf": 64, "batch_size": 128, "size": 64},
         "tiny": {"ngf": 8, "ndf": 8, "latent_dim": 16, "size": 16, "batch_size": 8},
