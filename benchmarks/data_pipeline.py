@@ -18,7 +18,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from ganzoo.bench import BenchOptions, bench_pipeline, bench_training, machine_info, write_photo_folder
+from ganzoo.bench import BenchOptions, bench_engine_step, bench_pipeline, machine_info, write_photo_folder
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
                 preset="paper", steps=args.steps, rounds=args.rounds, warmup=1, threads=args.threads,
                 overrides={"dataset": folder, "stream": mode == "streamed", "workers": args.workers},
             )
-            consumed[mode] = bench_training("dcgan", options)["ganzoo_images_per_sec"]
+            consumed[mode] = bench_engine_step("dcgan", options)["ganzoo_images_per_sec"]
     figures = {
         "machine": machine_info("cpu"),
         "pipeline_images_per_sec": delivered["images_per_sec"],

@@ -4,7 +4,7 @@
 
 Prints, in order:
 1. the preset's cost in units of the DCGAN digits preset (the quickstart): plain-PyTorch steps of
-   both plugins (their reference_step) timed interleaved per resolution, so shared load hits both
+   both plugins (their plain loops, ganzoo_plugins.plain_loops) timed interleaved per resolution, so shared load hits both
    alike, then weighted by the steps the growth schedule spends at each resolution;
 2. after training `ganzoo train progan` (preset "digits") from scratch: wall time until the 32x32
    fade-in starts and until the schedule ends, with the thread count and load average;
@@ -23,11 +23,13 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ganzoo.api import load_run, train  # noqa: E402
+from ganzoo.bench import plain_loop, plain_settings  # noqa: E402
 from ganzoo.engine.spec import resolve  # noqa: E402
 from ganzoo.metrics.classifier import digit_quality  # noqa: E402
 from ganzoo.plugin import Batch, DataInfo  # noqa: E402
@@ -50,12 +52,18 @@ def seconds_per_step(step: Callable[[Batch], None], batch: Batch, repeats: int =
     return (time.perf_counter() - start) / repeats
 
 
+def plain_step(name: str, spec, plugin) -> Callable[[Batch], None]:
+    """One iteration of the plugin's hand-written plain loop (ganzoo_plugins.plain_loops) on a batch."""
+    update = plain_loop(name).updater(plugin.build(), SimpleNamespace(**plain_settings(spec, plugin.data.channels)))
+    return lambda batch: update(batch.images)
+
+
 def cost_in_dcgan_presets(rounds: int = 3) -> tuple[float, float]:
     """(cost until the 32x32 fade-in starts, cost of the whole schedule) in DCGAN presets."""
     info = DataInfo(channels=1, size=32)
     specs = {name: resolve(name, preset="digits") for name in ("dcgan", "progan")}
     plugins = {name: spec.plugin_cls(spec.model, info) for name, spec in specs.items()}
-    steps = {name: plugin.reference_step(plugin.build()) for name, plugin in plugins.items()}
+    steps = {name: plain_step(name, specs[name], plugins[name]) for name in plugins}
     dcgan_batch = random_batch(specs["dcgan"].train.batch_size, 32)
     schedule = growth_schedule(specs["progan"].model, 32, specs["progan"].train.batch_size)
     ratio = {}

@@ -1,3 +1,3 @@
-from ganzoo.cli.app import main
+from ganzoo.cli.app import run
 
-main()
+run()

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganzoo.api import load_run, train
-from ganzoo.bench import plain_loop
+from ganzoo.bench import plain_loop, trainer_epoch_steps, trainer_settings
 from ganzoo.cli.app import main
 from ganzoo.data.folders import SkippedImagesWarning
 from ganzoo.engine import checkpoint as ckpt
@@ -84,6 +84,8 @@ def patch_nce_by_hand(nets, config, source, translated, flipped):
     keys, ids = nets["F"](keys, config.num_patches)
     queries, _ = nets["F"](queries, config.num_patches, ids)
     return sum(patch_nce_loss(q, k, config.nce_t).mean() for q, k in zip(queries, keys)) / len(keys)
+
+
 
 
 @pytest.mark.parametrize("settings", [{}, FASTCUT], ids=["cut", "fastcut"])
@@ -159,13 +161,13 @@ def test_engine_step_equals_the_plain_pytorch_loop(unpaired_root, tmp_path, sett
     spec = resolve("cut", {**QUIET, **settings, "dataset": str(unpaired_root)}, preset="tiny")
     trainer = Trainer(spec, tmp_path / "run")
     plain_nets = copy.deepcopy(trainer.nets)
-    plain_step = plain_loop("cut")(plain_nets, trainer.spec.model)
+    plain_step = plain_loop("cut").updater(plain_nets, trainer_settings(trainer), trainer_epoch_steps(trainer))
     for seed in range(3):  # flips and patch locations drawn alike on both sides
         saved = trainer.stream.state_dict()
         batch = trainer.stream.next(spec.train.batch_size)
         trainer.stream.load_state_dict(saved)
         torch.manual_seed(seed)
-        plain_step(batch)
+        plain_step(batch.images, batch.images_b)
         torch.manual_seed(seed)
         trainer.train_step()
     for role, net in trainer.nets.items():

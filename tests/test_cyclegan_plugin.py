@@ -13,7 +13,7 @@ from PIL import Image
 from torch import nn
 
 from ganzoo.api import load_run, train
-from ganzoo.bench import plain_loop
+from ganzoo.bench import plain_loop, trainer_settings
 from ganzoo.cli.app import main
 from ganzoo.data.folders import SkippedImagesWarning
 from ganzoo.data.sources import TensorSource
@@ -131,12 +131,12 @@ def test_engine_step_equals_the_plain_pytorch_loop(unpaired_root, tmp_path):
     spec = resolve("cyclegan", {**QUIET, "dataset": str(unpaired_root)}, preset="tiny")
     trainer = Trainer(spec, tmp_path / "run")
     plain_nets = copy.deepcopy(trainer.nets)
-    plain_step = plain_loop(trainer.spec.plugin)(plain_nets, trainer.spec.model)
+    plain_step = plain_loop(trainer.spec.plugin).updater(plain_nets, trainer_settings(trainer))
     for _ in range(2):  # the pools (4 images) stay unfull, so neither side draws random numbers
         saved = trainer.stream.state_dict()
         batch = trainer.stream.next(spec.train.batch_size)
         trainer.stream.load_state_dict(saved)
-        plain_step(batch)
+        plain_step(batch.images, batch.images_b)
         trainer.train_step()
     for role, net in trainer.nets.items():
         for (name, ours), theirs in zip(net.named_parameters(), plain_nets[role].parameters()):

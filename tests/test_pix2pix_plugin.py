@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 
 from ganzoo.api import load_run, train
-from ganzoo.bench import plain_loop
+from ganzoo.bench import plain_loop, trainer_epoch_steps, trainer_settings
 from ganzoo.cli.app import main
 from ganzoo.engine.adversary import Adversary, EngineStepContext
 from ganzoo.engine.options import TrainConfig
@@ -103,17 +103,19 @@ def test_networks_are_a_dropout_unet_and_a_patchgan_on_input_and_output():
         Pix2Pix(Pix2PixConfig(), DataInfo(channels=3, size=128, kind="paired")).build()
 
 
+
+
 def test_engine_step_equals_the_plain_pytorch_loop(facades, tmp_path):
     spec = resolve("pix2pix", {**QUIET, "dataset": str(facades)}, preset="tiny")
     trainer = Trainer(spec, tmp_path / "run")
     plain_nets = copy.deepcopy(trainer.nets)
-    plain_step = plain_loop(trainer.spec.plugin)(plain_nets, trainer.spec.model)
+    plain_step = plain_loop(trainer.spec.plugin).updater(plain_nets, trainer_settings(trainer), trainer_epoch_steps(trainer))
     for step in range(2):
         saved = trainer.stream.state_dict()
         batch = trainer.stream.next(spec.train.batch_size)
         trainer.stream.load_state_dict(saved)
         torch.manual_seed(step)  # the same dropout masks on both sides
-        plain_step(batch)
+        plain_step(batch.images, batch.images_b)
         torch.manual_seed(step)
         trainer.train_step()
     for role, net in trainer.nets.items():

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ganzoo.api import load_run, train
-from ganzoo.bench import plain_loop
+from ganzoo.bench import plain_loop, trainer_settings
 from ganzoo.engine.adversary import Adversary, EngineStepContext
 from ganzoo.engine.options import TrainConfig
 from ganzoo.engine.spec import resolve
@@ -338,11 +338,11 @@ def test_plain_loop_is_the_engines_step_by_hand(tmp_path):
     trainer = make_trainer(tmp_path, ema_half_life=0)
     initial = {role: copy.deepcopy(m.state_dict()) for role, m in trainer.nets.items()}
     plain_nets = {role: copy.deepcopy(m) for role, m in trainer.nets.items()}
-    step = plain_loop(trainer.spec.plugin)(plain_nets, trainer.spec.model)
+    step = plain_loop(trainer.spec.plugin).updater(plain_nets, trainer_settings(trainer))
     batch = copy.deepcopy(trainer.stream).next(2, 4)
 
     torch.manual_seed(7)
-    step(batch)
+    step(batch.images)
     torch.manual_seed(7)
     trainer.train_step()
     for role, module in trainer.nets.items():

@@ -24,10 +24,11 @@ class EMA:
         if self.rampup is not None:
             half_life = min(half_life, images_seen * self.rampup)
         beta = 0.5 ** (batch_images / max(half_life, 1e-8))
-        ema_params = list(self.module.parameters())
-        torch._foreach_lerp_(ema_params, list(source.parameters()), 1.0 - beta)
-        for ema_buf, buf in zip(self.module.buffers(), source.buffers()):
-            ema_buf.copy_(buf)
+        # One multi-tensor call each for parameters and buffers: this runs every step.
+        torch._foreach_lerp_(list(self.module.parameters()), list(source.parameters()), 1.0 - beta)
+        buffers = list(self.module.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(source.buffers()))
 
     def state_dict(self) -> dict:
         return self.module.state_dict()

@@ -83,13 +83,17 @@ class Optimization:
             raise UserError(f"optimizer '{name}' has learning rate {lr}: it must be a positive finite number")
         return lr
 
-    def nets_for(self, phase: Phase) -> dict[str, nn.Module]:
+    def roles_of(self, phase: Phase) -> tuple[str, ...]:
+        return self.specs[phase.optimizer].roles
+
+    def nets_for(self, phase: Phase, keep_graph: tuple[str, ...] | None = None) -> dict[str, nn.Module]:
         """The roles as ``phase`` sees them: gradients and DDP wrappers only for the roles it trains
-        and those whose graph it keeps for a later phase (``Phase.keep_graph``)."""
-        roles = (*self.specs[phase.optimizer].roles, *phase.keep_graph)
+        and those whose graph it keeps for a later phase (``keep_graph``, by default
+        ``phase.keep_graph``; the trainer passes the ones a later phase of this step trains)."""
+        live = set(self.roles_of(phase)) | set(phase.keep_graph if keep_graph is None else keep_graph)
         for role, module in self.nets.items():
-            module.requires_grad_(role in roles)
-        return {role: self.wrapped.get(role, module) if role in roles else module for role, module in self.nets.items()}
+            module.requires_grad_(role in live)
+        return {role: (self.wrapped.get(role, module) if role in live else module) for role, module in self.nets.items()}
 
     def autocast(self):
         if self.amp_dtype is None:

@@ -258,10 +258,10 @@ class Trainer:
             batch.images = batch.images.contiguous(memory_format=torch.channels_last)
         ctx = EngineStepContext(self.step, self.images_seen, self.device, stage, self.adversary)
         logged: dict[str, torch.Tensor] = {}
-        for phase in self.phases:
-            if self.due(phase):
-                for key, value in self.run_phase(phase, batch, ctx).items():
-                    logged[f"{phase.name}/{key}"] = value.detach()
+        due = [phase for phase in self.phases if self.due(phase)]
+        for i, phase in enumerate(due):
+            for key, value in self.run_phase(phase, batch, ctx, self.kept_graph(phase, due[i + 1 :])).items():
+                logged[f"{phase.name}/{key}"] = value.detach()
         shown = self.images_per_step(stage)
         self.images_seen += shown
         for role, ema in self.ema.items():
@@ -269,8 +269,14 @@ class Trainer:
         self.step += 1
         return logged
 
-    def run_phase(self, phase: Phase, batch: Batch, ctx: EngineStepContext) -> dict[str, torch.Tensor]:
-        nets = self.optim.nets_for(phase)
+    def kept_graph(self, phase: Phase, later: list[Phase]) -> tuple[str, ...]:
+        """The roles of ``phase.keep_graph`` that a phase due later in this step trains."""
+        trained_later = {role for p in later for role in self.optim.roles_of(p)}
+        return tuple(role for role in phase.keep_graph if role in trained_later)
+
+    def run_phase(self, phase: Phase, batch: Batch, ctx: EngineStepContext,
+                  keep_graph: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+        nets = self.optim.nets_for(phase, keep_graph)
         if phase.kind == "generator" and self.cfg.unrolled_steps > 0:
             nets = {**nets, **self._unrolled_discriminators(batch, ctx)}
         with self.optim.autocast():

@@ -14,6 +14,7 @@ them outside unrolling.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -73,6 +74,8 @@ def unrolled_discriminators(
     }
     saved_buffers = {role: [b.clone() for b in nets[role].buffers()] for role in roles}
     saved_adversary = ctx.adversary.state_dict()
+    # Simulated D losses must not leave their fakes where the real G phase looks for the step's own.
+    ctx = dataclasses.replace(ctx, cache={})
     # the real optimizer's state, looked up by parameter; simulated steps continue from it
     slots = {}
     for _, optimizer, phase_roles in d_phases:

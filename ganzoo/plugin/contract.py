@@ -199,8 +199,10 @@ class Phase:
     The engine records gradients only for the roles ``optimizer`` updates. ``keep_graph`` names
     other roles whose graph the loss builds for a later phase of the same step, through
     ``ctx.cache``: CUT's D phase makes the step's translations with G's graph kept, and its G phase
-    trains through them, so G runs forward once per step, as in the reference. A phase never steps
-    these roles, and D losses detach their fakes, so the graph waits unused until its own phase.
+    trains through them, so G runs forward once per step, as in the reference; DCGAN's D phase
+    draws the fakes its G phase then scores. A phase never steps these roles, and D losses detach
+    their fakes, so the graph waits unused until its own phase. The engine keeps it only on steps
+    where a later phase that trains those roles is due.
     """
 
     name: str

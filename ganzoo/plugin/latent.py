@@ -6,6 +6,8 @@ and this class supplies the rest, so a plugin file holds only its paper's networ
 
 - the schedule of Goodfellow et al. (2014), Algorithm 1 with k = 1: D on reals vs. G(z), then G
   against the updated D, both scored through the engine (``ctx``) so every loss and switch applies;
+  G's step draws fresh latents, or with ``reuse_fakes`` scores the fakes D's step judged (as DCGAN's
+  reference implementations do, which saves one pass of G per step);
 - Adam for G and for D, from ``config.lr``, ``config.beta1``, ``config.beta2`` (and ``config.eps``
   where the config has it);
 - sampling (by class index or name for conditional models), preview grids (one row per class for
@@ -50,6 +52,8 @@ class LatentGAN(Plugin):
 
     # Sampling options besides "class" that ``sample``/``exports`` of a subclass understand.
     sample_options: ClassVar[tuple[str, ...]] = ()
+    # G's step scores the fakes D's step made (D's phase then builds G's graph) instead of new ones.
+    reuse_fakes: ClassVar[bool] = False
 
     def __init__(self, config: Any, data: DataInfo):
         super().__init__(config, data)
@@ -91,7 +95,7 @@ class LatentGAN(Plugin):
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("D", "D", self.discriminator_loss, "discriminator"),
+            Phase("D", "D", self.discriminator_loss, "discriminator", keep_graph=("G",) if self.reuse_fakes else ()),
             Phase("G", "G", self.generator_loss, "generator"),
         ]
 
@@ -106,11 +110,17 @@ class LatentGAN(Plugin):
 
     def discriminator_loss(self, nets: Nets, batch: Batch, ctx: StepContext) -> dict[str, Tensor]:
         d = self.discriminator(nets, batch.labels, ctx.stage)
-        return ctx.discriminator_loss(d, self.real(batch, ctx), self.fake(nets, batch, ctx))
+        fake = self.fake(nets, batch, ctx)
+        if self.reuse_fakes:
+            ctx.cache["fake"] = fake
+        return ctx.discriminator_loss(d, self.real(batch, ctx), fake)
 
     def generator_loss(self, nets: Nets, batch: Batch, ctx: StepContext) -> dict[str, Tensor]:
         d = self.discriminator(nets, batch.labels, ctx.stage)
-        return {"loss": ctx.generator_loss(d, self.fake(nets, batch, ctx))}
+        fake = ctx.cache.pop("fake", None) if self.reuse_fakes else None
+        if fake is None or not fake.requires_grad:  # D's phase did not run, or G was frozen in it
+            fake = self.fake(nets, batch, ctx)
+        return {"loss": ctx.generator_loss(d, fake)}
 
     # -- classes as users name them ---------------------------------------------------------------
     def class_index(self, value: Any) -> int:

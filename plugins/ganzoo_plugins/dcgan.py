@@ -8,6 +8,8 @@ The paper's architecture guidelines, each visible below:
    transposed convolution, and D ends with a 4x4 convolution to one logit;
 4. ReLU in G, with tanh at the output; LeakyReLU(0.2) in D;
 5. weights from N(0, 0.02); Adam with lr 2e-4 and beta1 0.5.
+Each iteration trains D on a real batch and G(z), then G on the same fakes against the updated D,
+as the reference implementations (dcgan.torch, pytorch/examples) do.
 Image size is any power of two from 16 up; every doubling adds one block to each network.
 """
 
@@ -100,12 +102,14 @@ class DCGAN(LatentGAN):
     description = "Deep convolutional GAN (Radford et al. 2016): unconditional image generation"
     version = "1.0.0"
     Config = DCGANConfig
+    reuse_fakes = True
     presets: Mapping[str, Mapping[str, Any]] = {
         # Tuned on the built-in digits for the CPU quickstart (see docs/benchmarks.md): batch 32 gives G
-        # twice the updates of batch 64 for the same images and time, which mattered more than anything else.
+        # twice the updates of batch 64 for the same images and time, and twice the paper's learning
+        # rate (both networks) halved the Frechet distance at equal wall time against a plain loop.
         "digits": {
             "ngf": 32, "ndf": 32, "size": 32, "batch_size": 32, "steps": 2500, "ema_half_life": 5000,
-            "sample_every": 500, "checkpoint_every": 500,
+            "g_lr": 4e-4, "d_lr": 4e-4, "sample_every": 500, "checkpoint_every": 500,
         },
         "paper": {"ngf": 64, "ndf": 64, "batch_size": 128, "size": 64},
         "tiny": {"ngf": 8, "ndf": 8, "latent_dim": 16, "size": 16, "batch_size": 8},

@@ -1,34 +1,60 @@
-"""One CUT iteration as a plain PyTorch loop, written the way the reference trains
-(models/cut_model.py, ``optimize_parameters``): one forward of G, a D update, then a G and F update
-through that forward, with separate Adam optimizers for G, F and D; no engine in between.
+"""CUT trained the way the reference (taesungp/contrastive-unpaired-translation, ``cut_model.py``,
+``optimize_parameters``) trains it, as one plain loop with the plugin's networks: one forward of G,
+a D update, then a G and F update through that forward, with separate Adam optimizers for G, F and
+D, and the learning rate constant for ``n_epochs`` then falling linearly to zero over
+``n_epochs_decay`` (an epoch is max(|A|, |B|) images), stepped every iteration.
 
 Like the plugin, it computes PatchNCE's keys without a graph (the reference builds one and then
 detaches the keys, which gives the same gradients at more cost), so the two do the same work.
+Data: the two raw styles of digit-styles as tensors, each shuffled per epoch on its own
+(unpaired), with random horizontal flips when ``hflip`` is set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganzoo.plugin import Batch
 from ganzoo_plugins.cut.patchnce import patch_nce_loss
+from ganzoo_plugins.plain_loops.cyclegan import lr_factor
+from ganzoo_plugins.plain_loops.data import Shuffled, raw_digit_styles, to_float
+
+
+def raw_data(s: SimpleNamespace) -> dict:
+    return raw_digit_styles(s.size, s.seed)
+
+
+def networks(s: SimpleNamespace) -> dict[str, nn.Module]:
+    from ganzoo_plugins.cut.networks import FeatureResnetGenerator, PatchSampler, feature_widths
+    from ganzoo_plugins.cyclegan.networks import NLayerDiscriminator, init_weights, size_multiple
+
+    g = FeatureResnetGenerator(s.channels, s.channels, s.ngf, s.n_blocks, s.antialias, s.antialias_up)
+    nets = {"G": g, "D": NLayerDiscriminator(s.channels, s.ndf, s.n_layers_d, antialias=s.antialias)}
+    if s.lambda_nce > 0:
+        nets["F"] = PatchSampler(feature_widths(g, s.nce_layers, 4 * size_multiple(g)), s.netf_nc)
+    for net in nets.values():
+        init_weights(net, s.init_gain, kind="xavier")
+    return nets
 
 
 def lsgan(prediction: Tensor, is_real: bool) -> Tensor:
     return F.mse_loss(prediction, torch.full_like(prediction, 1.0 if is_real else 0.0))
 
 
-def make(nets: Mapping[str, nn.Module], config) -> Callable[[Batch], None]:
-    c = config
+def updater(nets: Mapping[str, nn.Module], s: SimpleNamespace, steps_per_epoch: float = 1.0) -> Callable[[Tensor, Tensor], None]:
+    """One iteration on a given pair of unpaired real batches."""
+    c = s
     g, d, f = nets["G"], nets["D"], nets.get("F")
     betas = (c.beta1, c.beta2)
-    opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=betas)
-    opt_f = torch.optim.Adam(f.parameters(), lr=c.lr, betas=betas) if f is not None else None
+    opt_g = torch.optim.Adam(g.parameters(), lr=c.g_lr or c.lr, betas=betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=c.d_lr or c.lr, betas=betas)
+    opt_f = torch.optim.Adam(f.parameters(), lr=c.g_lr or c.lr, betas=betas) if f is not None else None
+    factor = lr_factor(c, steps_per_epoch)
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (opt_g, opt_d, opt_f) if o is not None]
 
     def nce(source: Tensor, translated: Tensor, flipped: bool) -> Tensor:
         feat_q = g(translated, nce_layers=c.nce_layers)
@@ -39,8 +65,7 @@ def make(nets: Mapping[str, nn.Module], config) -> Callable[[Batch], None]:
         feat_q, _ = f(feat_q, c.num_patches, ids)
         return torch.stack([patch_nce_loss(q, k, c.nce_t).mean() for q, k in zip(feat_q, feat_k)]).mean()
 
-    def step(batch: Batch) -> None:
-        real_a, real_b = batch.images, batch.images_b
+    def update(real_a: Tensor, real_b: Tensor) -> None:
         # forward: one pass of G over A (and B for the identity term), mirrored on half the steps
         real = torch.cat([real_a, real_b]) if c.nce_idt else real_a
         flipped = c.flip_equivariance and bool(torch.rand(()) < 0.5)
@@ -69,5 +94,25 @@ def make(nets: Mapping[str, nn.Module], config) -> Callable[[Batch], None]:
         opt_g.step()
         if opt_f is not None:
             opt_f.step()
+        for schedule in schedules:
+            schedule.step()
 
-    return step
+    return update
+
+
+def make(nets: Mapping[str, nn.Module], s: SimpleNamespace, data: Mapping) -> Callable[[], None]:
+    """One iteration per call, on its own shuffled, unpaired batches of ``data`` (raw arrays)."""
+    device = next(nets["G"].parameters()).device
+    a, b = to_float(data["images"]).to(device), to_float(data["images_b"]).to(device)
+    batches_a = Shuffled(a, batch_size=s.batch_size, seed=s.seed)
+    batches_b = Shuffled(b, batch_size=s.batch_size, seed=s.seed + 1)
+    flips = torch.Generator().manual_seed(s.seed + 2)
+    update = updater(nets, s, max(len(a), len(b)) / s.batch_size)
+
+    def flipped(x: Tensor) -> Tensor:
+        if not s.hflip:
+            return x
+        chosen = (torch.rand(len(x), generator=flips) < 0.5).to(x.device)
+        return torch.where(chosen.view(-1, 1, 1, 1), x.flip(-1), x)
+
+    return lambda: update(flipped(batches_a.next()[0]), flipped(batches_b.next()[0]))

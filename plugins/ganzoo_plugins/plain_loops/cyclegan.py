@@ -1,55 +1,108 @@
-"""One CycleGAN iteration as a plain PyTorch loop, written the way the reference trains: same networks,
-losses, history pools and Adam, no engine in between."""
+"""CycleGAN trained the way the reference (junyanz/pytorch-CycleGAN-and-pix2pix) trains it, as one
+plain loop with the plugin's networks and image pools.
+
+Per iteration: both generators against frozen discriminators (least squares through ``MSELoss``,
+cycle and identity ``L1Loss``), one Adam step over both; then both discriminators on real images and
+on fakes drawn through the history pools, each loss halved, one Adam step over both. The learning
+rate is constant for ``n_epochs`` and then falls linearly to zero over ``n_epochs_decay`` (an epoch
+is max(|A|, |B|) images), stepped every iteration; ``decay=False`` keeps it constant. Data: the two
+raw styles as tensors, each shuffled per epoch on its own (unpaired), with random horizontal flips
+of each image when ``hflip`` is set, as the reference's ``RandomHorizontalFlip`` does.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganzoo.plugin import Batch
-from ganzoo_plugins.cyclegan.networks import ImagePool
+from ganzoo_plugins.plain_loops.data import Shuffled, raw_digit_styles, to_float
 
 
-def lsgan(prediction: Tensor, is_real: bool) -> Tensor:
-    return F.mse_loss(prediction, torch.full_like(prediction, 1.0 if is_real else 0.0))
+def raw_data(s: SimpleNamespace) -> dict:
+    return raw_digit_styles(s.size, s.seed)
 
 
-def make(nets: Mapping[str, nn.Module], config) -> Callable[[Batch], None]:
-    lr, betas, pool_size = config.lr, (config.beta1, config.beta2), config.pool_size
-    lambda_cycle, lambda_identity = config.lambda_cycle, config.lambda_identity
+def networks(s: SimpleNamespace) -> dict[str, nn.Module]:
+    from ganzoo_plugins.cyclegan.networks import NLayerDiscriminator, ResnetGenerator, init_weights
+
+    nets = {
+        "G_AB": ResnetGenerator(s.channels, s.channels, s.ngf, s.n_blocks),
+        "G_BA": ResnetGenerator(s.channels, s.channels, s.ngf, s.n_blocks),
+        "D_A": NLayerDiscriminator(s.channels, s.ndf, s.n_layers_d),
+        "D_B": NLayerDiscriminator(s.channels, s.ndf, s.n_layers_d),
+    }
+    for net in nets.values():
+        init_weights(net, s.init_gain)
+    return nets
+
+
+def lr_factor(s: SimpleNamespace, steps_per_epoch: float) -> Callable[[int], float]:
+    constant, decay = s.n_epochs * steps_per_epoch, s.n_epochs_decay * steps_per_epoch
+    if not getattr(s, "decay", True):
+        return lambda step: 1.0
+    return lambda step: 1.0 if step < constant else max(0.0, 1.0 - (step - constant) / decay) if decay else 0.0
+
+
+def updater(nets: Mapping[str, nn.Module], s: SimpleNamespace, steps_per_epoch: float = 1.0) -> Callable[[Tensor, Tensor], None]:
+    """One iteration on a given pair of unpaired real batches."""
+    from ganzoo_plugins.cyclegan.networks import ImagePool
+
     g_ab, g_ba, d_a, d_b = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
-    opt_g = torch.optim.Adam([*g_ab.parameters(), *g_ba.parameters()], lr=lr, betas=betas)
-    opt_d = torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], lr=lr, betas=betas)
-    pool_a, pool_b = ImagePool(pool_size), ImagePool(pool_size)
+    gan, l1 = nn.MSELoss(), nn.L1Loss()
+    betas = (s.beta1, s.beta2)
+    optimizer_g = torch.optim.Adam([*g_ab.parameters(), *g_ba.parameters()], lr=s.g_lr or s.lr, betas=betas)
+    optimizer_d = torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], lr=s.d_lr or s.lr, betas=betas)
+    factor = lr_factor(s, steps_per_epoch)
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (optimizer_g, optimizer_d)]
+    pool_a, pool_b = ImagePool(s.pool_size), ImagePool(s.pool_size)
+    lambda_idt = s.lambda_identity * s.lambda_cycle
 
-    def step(batch: Batch) -> None:
-        real_a, real_b = batch.images, batch.images_b
-        # Generators, against discriminators that are held fixed.
-        d_a.requires_grad_(False)
-        d_b.requires_grad_(False)
+    def update(real_a: Tensor, real_b: Tensor) -> None:
+        for d in (d_a, d_b):
+            d.requires_grad_(False)
         fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+        out_b, out_a = d_b(fake_b), d_a(fake_a)
         loss_g = (
-            lsgan(d_b(fake_b), True)
-            + lsgan(d_a(fake_a), True)
-            + lambda_cycle * (F.l1_loss(g_ba(fake_b), real_a) + F.l1_loss(g_ab(fake_a), real_b))
+            gan(out_b, torch.ones_like(out_b)) + gan(out_a, torch.ones_like(out_a))
+            + s.lambda_cycle * (l1(g_ba(fake_b), real_a) + l1(g_ab(fake_a), real_b))
         )
-        if lambda_identity > 0:
-            identity = F.l1_loss(g_ba(real_a), real_a) + F.l1_loss(g_ab(real_b), real_b)
-            loss_g = loss_g + lambda_identity * lambda_cycle * identity
-        opt_g.zero_grad(set_to_none=True)
+        if lambda_idt > 0:
+            loss_g = loss_g + lambda_idt * (l1(g_ba(real_a), real_a) + l1(g_ab(real_b), real_b))
+        optimizer_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        opt_g.step()
-        # Discriminators, on real images and on generated ones drawn through the pools.
-        d_a.requires_grad_(True)
-        d_b.requires_grad_(True)
-        old_a, old_b = pool_a.query(fake_a.detach()), pool_b.query(fake_b.detach())
-        loss_d_a = 0.5 * (lsgan(d_a(real_a), True) + lsgan(d_a(old_a), False))
-        loss_d_b = 0.5 * (lsgan(d_b(real_b), True) + lsgan(d_b(old_b), False))
-        opt_d.zero_grad(set_to_none=True)
-        (loss_d_a + loss_d_b).backward()
-        opt_d.step()
+        optimizer_g.step()
 
-    return step
+        for d in (d_a, d_b):
+            d.requires_grad_(True)
+        loss_d = 0.0
+        for d, real, fake in ((d_a, real_a, pool_a.query(fake_a.detach())), (d_b, real_b, pool_b.query(fake_b.detach()))):
+            out_real, out_fake = d(real), d(fake)
+            loss_d = loss_d + 0.5 * (gan(out_real, torch.ones_like(out_real)) + gan(out_fake, torch.zeros_like(out_fake)))
+        optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizer_d.step()
+        for schedule in schedules:
+            schedule.step()
+
+    return update
+
+
+def make(nets: Mapping[str, nn.Module], s: SimpleNamespace, data: Mapping) -> Callable[[], None]:
+    """One iteration per call, on its own shuffled, unpaired batches of ``data`` (raw arrays)."""
+    device = next(nets["G_AB"].parameters()).device
+    a, b = to_float(data["images"]).to(device), to_float(data["images_b"]).to(device)
+    batches_a = Shuffled(a, batch_size=s.batch_size, seed=s.seed)
+    batches_b = Shuffled(b, batch_size=s.batch_size, seed=s.seed + 1)
+    flips = torch.Generator().manual_seed(s.seed + 2)
+    update = updater(nets, s, max(len(a), len(b)) / s.batch_size)
+
+    def flipped(x: Tensor) -> Tensor:
+        if not s.hflip:
+            return x
+        chosen = (torch.rand(len(x), generator=flips) < 0.5).to(x.device)
+        return torch.where(chosen.view(-1, 1, 1, 1), x.flip(-1), x)
+
+    return lambda: update(flipped(batches_a.next()[0]), flipped(batches_b.next()[0]))

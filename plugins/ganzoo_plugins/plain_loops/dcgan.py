@@ -1,38 +1,69 @@
-"""One DCGAN iteration as a plain PyTorch loop: D on real vs. G(z) with the non-saturating loss, then G
-on fresh z against the updated D, each with its own Adam; the frozen network of each update gets no
-gradients, as in the engine."""
+"""DCGAN trained the way pytorch/examples' dcgan/main.py trains it, with the plugin's networks.
+
+Per iteration: D on a real batch (``BCEWithLogitsLoss`` against ones, backward), then on G(z)
+detached (against zeros, backward), one Adam step; then G on the same fakes against the updated D
+(against ones), one Adam step. The one change from pytorch/examples: D's parameters are frozen
+during G's backward. That changes no number (pytorch/examples zeroes D's gradients before D's next
+step anyway) but skips the gradients of D's weights that G's step never uses, which is what the
+engine does, so the two loops do the same work. Data: the raw digits as one float tensor, shuffled
+per epoch (``data.Shuffled``); no EMA, no logging, no progress display.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 
 import torch
-from torch import nn
-from torch.nn.functional import softplus
+from torch import Tensor, nn
 
-from ganzoo.plugin import Batch
+from ganzoo_plugins.plain_loops.data import Shuffled, fit, raw_digits, to_float
 
 
-def make(nets: Mapping[str, nn.Module], config) -> Callable[[Batch], None]:
-    g, d, c = nets["G"], nets["D"], config
-    opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-    device = next(g.parameters()).device
+def raw_data(s: SimpleNamespace) -> dict:
+    return raw_digits()
 
-    def step(batch: Batch) -> None:
-        n = len(batch)
-        g.requires_grad_(False)
-        d.requires_grad_(True)
-        fake = g(torch.randn(n, c.latent_dim, device=device))
-        d_loss = softplus(-d(batch.images)).mean() + softplus(d(fake)).mean()
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        g.requires_grad_(True)
-        d.requires_grad_(False)
-        g_loss = softplus(-d(g(torch.randn(n, c.latent_dim, device=device)))).mean()
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
 
-    return step
+def networks(s: SimpleNamespace) -> dict[str, nn.Module]:
+    from ganzoo_plugins.dcgan import Discriminator, Generator, dcgan_init
+
+    nets = {"G": Generator(s.latent_dim, s.channels, s.size, s.ngf), "D": Discriminator(s.channels, s.size, s.ndf)}
+    for net in nets.values():
+        dcgan_init(net)
+    return nets
+
+
+def updater(nets: Mapping[str, nn.Module], s: SimpleNamespace) -> Callable[[Tensor], None]:
+    """One iteration on a given real batch."""
+    net_g, net_d = nets["G"], nets["D"]
+    criterion = nn.BCEWithLogitsLoss()
+    optimizer_d = torch.optim.Adam(net_d.parameters(), lr=s.d_lr or s.lr, betas=(s.beta1, s.beta2))
+    optimizer_g = torch.optim.Adam(net_g.parameters(), lr=s.g_lr or s.lr, betas=(s.beta1, s.beta2))
+    device = next(net_g.parameters()).device
+
+    def update(real: Tensor) -> None:
+        # (1) Update D: maximize log(D(x)) + log(1 - D(G(z)))
+        net_d.requires_grad_(True)
+        net_d.zero_grad()
+        output = net_d(real)
+        real_label, fake_label = torch.ones_like(output), torch.zeros_like(output)
+        criterion(output, real_label).backward()
+        fake = net_g(torch.randn(len(real), s.latent_dim, device=device))
+        criterion(net_d(fake.detach()), fake_label).backward()
+        optimizer_d.step()
+        # (2) Update G: maximize log(D(G(z)))
+        net_d.requires_grad_(False)
+        net_g.zero_grad()
+        criterion(net_d(fake), real_label).backward()
+        optimizer_g.step()
+
+    return update
+
+
+def make(nets: Mapping[str, nn.Module], s: SimpleNamespace, data: Mapping) -> Callable[[], None]:
+    """One iteration per call, on its own shuffled batches of ``data`` (raw arrays)."""
+    device = next(nets["G"].parameters()).device
+    images = fit(to_float(data["images"]), s.size).to(device)
+    batches = Shuffled(images, batch_size=s.batch_size, seed=s.seed)
+    update = updater(nets, s)
+    return lambda: update(batches.next()[0])

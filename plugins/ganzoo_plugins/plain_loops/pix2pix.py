@@ -1,43 +1,89 @@
-"""One pix2pix iteration as a plain PyTorch loop: the same U-Net and PatchGAN, vanilla GAN loss plus
-L1, Adam, and the plugin's order (G against D and the truth, then D on the same G(x)), no engine."""
+"""pix2pix trained the way the reference (junyanz/pytorch-CycleGAN-and-pix2pix, ``pix2pix_model.py``)
+trains it, as one plain loop with the plugin's U-Net and PatchGAN.
+
+Per iteration: G against a frozen D on (input, output) pairs (``BCEWithLogitsLoss`` against ones)
+plus ``lambda_l1`` times the L1 distance to the truth, one Adam step; then D on real pairs against
+the same G(x) detached, its loss halved, one Adam step. The learning rate is constant for
+``n_epochs`` and then falls linearly to zero over ``n_epochs_decay`` (an epoch is one pass over the
+pairs), stepped every iteration. Data: the raw digit-pairs arrays as tensors, shuffled per epoch
+with one order for both sides (the pairs stay pairs), the same random horizontal flip for both
+images of a pair when ``hflip`` is set.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganzoo.plugin import Batch
+from ganzoo_plugins.plain_loops.cyclegan import lr_factor
+from ganzoo_plugins.plain_loops.data import Shuffled, raw_digit_pairs, to_float
 
 
-def vanilla(logits: Tensor, is_real: bool) -> Tensor:
-    target = torch.ones_like(logits) if is_real else torch.zeros_like(logits)
-    return F.binary_cross_entropy_with_logits(logits, target)
+def raw_data(s: SimpleNamespace) -> dict:
+    return raw_digit_pairs(s.size)
 
 
-def make(nets: Mapping[str, nn.Module], config) -> Callable[[Batch], None]:
+def networks(s: SimpleNamespace) -> dict[str, nn.Module]:
+    from ganzoo_plugins.cyclegan.networks import NLayerDiscriminator, UnetGenerator, init_weights
+
+    channels_b = getattr(s, "channels_b", None) or s.channels
+    nets = {
+        "G": UnetGenerator(s.channels, channels_b, s.num_downs, s.ngf, s.norm, s.dropout),
+        "D": NLayerDiscriminator(s.channels + channels_b, s.ndf, s.n_layers_d, s.norm),
+    }
+    for net in nets.values():
+        init_weights(net, s.init_gain)
+    return nets
+
+
+def updater(nets: Mapping[str, nn.Module], s: SimpleNamespace, steps_per_epoch: float = 1.0) -> Callable[[Tensor, Tensor], None]:
+    """One iteration on a given batch of pairs (inputs ``real_a``, truths ``real_b``)."""
     g, d = nets["G"], nets["D"]
-    betas = (config.beta1, config.beta2)
-    opt_g = torch.optim.Adam(g.parameters(), lr=config.lr, betas=betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=config.lr, betas=betas)
+    gan, l1 = nn.BCEWithLogitsLoss(), nn.L1Loss()
+    betas = (s.beta1, s.beta2)
+    optimizer_g = torch.optim.Adam(g.parameters(), lr=s.g_lr or s.lr, betas=betas)
+    optimizer_d = torch.optim.Adam(d.parameters(), lr=s.d_lr or s.lr, betas=betas)
+    factor = lr_factor(s, steps_per_epoch)
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (optimizer_g, optimizer_d)]
 
-    def step(batch: Batch) -> None:
-        real_a, real_b = batch.images, batch.images_b
-        # Generator: fool D on (input, output) pairs and stay close to the truth.
+    def update(real_a: Tensor, real_b: Tensor) -> None:
+        # G: fool D on (input, output) pairs and stay close to the truth
         d.requires_grad_(False)
         fake_b = g(real_a)
-        loss_g = vanilla(d(torch.cat([real_a, fake_b], 1)), True) + config.lambda_l1 * F.l1_loss(fake_b, real_b)
-        opt_g.zero_grad(set_to_none=True)
+        out = d(torch.cat([real_a, fake_b], 1))
+        loss_g = gan(out, torch.ones_like(out)) + s.lambda_l1 * l1(fake_b, real_b)
+        optimizer_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        opt_g.step()
-        # Discriminator: real pairs against generated ones, its loss halved.
+        optimizer_g.step()
+        # D: real pairs against the generated ones, its loss halved
         d.requires_grad_(True)
-        fake_b = fake_b.detach()
-        loss_d = 0.5 * (vanilla(d(torch.cat([real_a, real_b], 1)), True) + vanilla(d(torch.cat([real_a, fake_b], 1)), False))
-        opt_d.zero_grad(set_to_none=True)
+        out_real, out_fake = d(torch.cat([real_a, real_b], 1)), d(torch.cat([real_a, fake_b.detach()], 1))
+        loss_d = 0.5 * (gan(out_real, torch.ones_like(out_real)) + gan(out_fake, torch.zeros_like(out_fake)))
+        optimizer_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        opt_d.step()
+        optimizer_d.step()
+        for schedule in schedules:
+            schedule.step()
 
-    return step
+    return update
+
+
+def make(nets: Mapping[str, nn.Module], s: SimpleNamespace, data: Mapping) -> Callable[[], None]:
+    """One iteration per call, on its own shuffled batches of pairs of ``data`` (raw arrays)."""
+    device = next(nets["G"].parameters()).device
+    a, b = to_float(data["images"]).to(device), to_float(data["images_b"]).to(device)
+    batches = Shuffled(a, b, batch_size=s.batch_size, seed=s.seed)
+    flips = torch.Generator().manual_seed(s.seed + 2)
+    update = updater(nets, s, len(a) / s.batch_size)
+
+    def next_pairs() -> tuple[Tensor, Tensor]:
+        real_a, real_b = batches.next()
+        if s.hflip:
+            chosen = (torch.rand(len(real_a), generator=flips) < 0.5).to(device).view(-1, 1, 1, 1)
+            real_a, real_b = torch.where(chosen, real_a.flip(-1), real_a), torch.where(chosen, real_b.flip(-1), real_b)
+        return real_a, real_b
+
+    return lambda: update(*next_pairs())

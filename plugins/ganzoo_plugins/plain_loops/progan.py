@@ -1,44 +1,64 @@
-"""One Progressive GAN iteration as a plain PyTorch loop, at the batch's resolution with alpha 1: the
-WGAN-GP critic with drift, then G, each with its own Adam."""
+"""Progressive GAN at one resolution as a hand-written PyTorch loop, with the plugin's networks.
+
+At the resolution of the stage being measured and alpha 1: the WGAN-GP critic (gradient penalty
+weight 10 at random interpolates, drift 0.001 on real scores), then G against the updated critic,
+each with its own Adam; G frozen in the critic's step and the critic in G's. Data: the raw digits
+padded to 32 px and area-downsampled once to that resolution, shuffled per epoch. It does not grow,
+so it stands for one stage of a run, not for a whole run.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from ganzoo.plugin import Batch
-from ganzoo_plugins.progan import DRIFT, GP_WEIGHT
+from ganzoo_plugins.plain_loops.data import Shuffled, fit, raw_digits, to_float
+
+GP_WEIGHT, DRIFT = 10.0, 0.001  # the paper's
 
 
-def make(nets: Mapping[str, nn.Module], config) -> Callable[[Batch], None]:
-    g, d, c = nets["G"], nets["D"], config
-    opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps)
-    opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps)
-    device = next(g.parameters()).device
+def raw_data(s: SimpleNamespace) -> dict:
+    return raw_digits()
 
-    def step(batch: Batch) -> None:
-        real = batch.images
+
+def updater(nets: Mapping[str, nn.Module], s: SimpleNamespace) -> Callable[[Tensor], None]:
+    """One iteration on a given real batch; the resolution is the batch's."""
+    net_g, net_d = nets["G"], nets["D"]
+    betas = (s.beta1, s.beta2)
+    optimizer_g = torch.optim.Adam(net_g.parameters(), lr=s.g_lr or s.lr, betas=betas, eps=s.eps)
+    optimizer_d = torch.optim.Adam(net_d.parameters(), lr=s.d_lr or s.lr, betas=betas, eps=s.eps)
+    device = next(net_g.parameters()).device
+
+    def update(real: Tensor) -> None:
         n, resolution = len(real), real.shape[-1]
-        g.requires_grad_(False)
-        d.requires_grad_(True)
-        fake = g(torch.randn(n, c.latent_dim, device=device), resolution)
-        real_out, fake_out = d(real), d(fake)
-        mix = torch.rand(n, 1, 1, 1, device=device)
-        mixed = torch.lerp(real, fake, mix).requires_grad_(True)
-        (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+        net_g.requires_grad_(False)
+        net_d.requires_grad_(True)
+        fake = net_g(torch.randn(n, s.latent_dim, device=device), resolution)
+        real_out, fake_out = net_d(real), net_d(fake)
+        mixed = torch.lerp(real, fake, torch.rand(n, 1, 1, 1, device=device)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(net_d(mixed).sum(), mixed, create_graph=True)
         penalty = (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
-        drift = real_out.pow(2).mean()
-        d_loss = fake_out.mean() - real_out.mean() + GP_WEIGHT * penalty + DRIFT * drift
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        g.requires_grad_(True)
-        d.requires_grad_(False)
-        g_loss = -d(g(torch.randn(n, c.latent_dim, device=device), resolution)).mean()
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        loss_d = fake_out.mean() - real_out.mean() + GP_WEIGHT * penalty + DRIFT * real_out.pow(2).mean()
+        optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizer_d.step()
+        net_g.requires_grad_(True)
+        net_d.requires_grad_(False)
+        loss_g = -net_d(net_g(torch.randn(n, s.latent_dim, device=device), resolution)).mean()
+        optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizer_g.step()
 
-    return step
+    return update
+
+
+def make(nets: Mapping[str, nn.Module], s: SimpleNamespace, data: Mapping) -> Callable[[], None]:
+    """One iteration per call at ``s.resolution``, on its own shuffled batches of ``data``."""
+    device = next(nets["G"].parameters()).device
+    images = fit(fit(to_float(data["images"]), s.size), s.resolution).to(device)
+    batches = Shuffled(images, batch_size=s.batch_size, seed=s.seed)
+    update = updater(nets, s)
+    return lambda: update(batches.next()[0])
