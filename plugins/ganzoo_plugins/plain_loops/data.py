@@ -17,7 +17,7 @@ from torch import Tensor
 
 def to_float(images: np.ndarray) -> Tensor:
     """uint8 (N, H, W) or (N, H, W, C) -> float (N, C, H, W) in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float()
+    x = torch.from_numpy(np.array(images)).float()  # a copy: the shipped arrays are read-only
     x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
     return x.div_(127.5).sub_(1.0).contiguous()
 
