@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ganzoo_plugins.cut.patchnce import patch_nce_loss
 from ganzoo_plugins.plain_loops.cyclegan import lr_factor
-from ganzoo_plugins.plain_loops.data import Shuffled, raw_digit_styles, to_float
+from ganzoo_plugins.plain_loops.data import raw_digit_styles, unpaired_batches
 
 
 def raw_data(s: SimpleNamespace) -> dict:
@@ -102,17 +102,6 @@ def updater(nets: Mapping[str, nn.Module], s: SimpleNamespace, steps_per_epoch: 
 
 def make(nets: Mapping[str, nn.Module], s: SimpleNamespace, data: Mapping) -> Callable[[], None]:
     """One iteration per call, on its own shuffled, unpaired batches of ``data`` (raw arrays)."""
-    device = next(nets["G"].parameters()).device
-    a, b = to_float(data["images"]).to(device), to_float(data["images_b"]).to(device)
-    batches_a = Shuffled(a, batch_size=s.batch_size, seed=s.seed)
-    batches_b = Shuffled(b, batch_size=s.batch_size, seed=s.seed + 1)
-    flips = torch.Generator().manual_seed(s.seed + 2)
-    update = updater(nets, s, max(len(a), len(b)) / s.batch_size)
-
-    def flipped(x: Tensor) -> Tensor:
-        if not s.hflip:
-            return x
-        chosen = (torch.rand(len(x), generator=flips) < 0.5).to(x.device)
-        return torch.where(chosen.view(-1, 1, 1, 1), x.flip(-1), x)
-
-    return lambda: update(flipped(batches_a.next()[0]), flipped(batches_b.next()[0]))
+    next_batches, per_epoch = unpaired_batches(data, s, next(nets["G"].parameters()).device)
+    update = updater(nets, s, per_epoch)
+    return lambda: update(*next_batches())

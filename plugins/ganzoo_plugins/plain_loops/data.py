@@ -9,6 +9,8 @@ through ganzoo (the same files the engine reads), by ``raw_digits``, ``raw_digit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,6 +52,37 @@ class Shuffled:
         index = self.order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
         return tuple(t[index] if t is not None else None for t in self.tensors)
+
+
+class RandomFlips:
+    """Mirrors a random half of a batch left to right, when ``enabled``: tensors passed together get
+    the same choice (a pair stays a pair), each call draws anew."""
+
+    def __init__(self, enabled: bool, seed: int):
+        self.enabled = enabled
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, *batches: Tensor) -> tuple[Tensor, ...]:
+        if not self.enabled:
+            return batches
+        chosen = (torch.rand(len(batches[0]), generator=self.generator) < 0.5).to(batches[0].device).view(-1, 1, 1, 1)
+        return tuple(torch.where(chosen, x.flip(-1), x) for x in batches)
+
+
+def unpaired_batches(data: dict, s, device) -> tuple[Callable[[], tuple[Tensor, Tensor]], float]:
+    """(a function giving the next A and B batches, each shuffled per epoch on its own and flipped on
+    its own when ``s.hflip``; the steps in an epoch of max(|A|, |B|) images)."""
+    a, b = to_float(data["images"]).to(device), to_float(data["images_b"]).to(device)
+    batches_a = Shuffled(a, batch_size=s.batch_size, seed=s.seed)
+    batches_b = Shuffled(b, batch_size=s.batch_size, seed=s.seed + 1)
+    flips = RandomFlips(s.hflip, s.seed + 2)
+
+    def next_batches() -> tuple[Tensor, Tensor]:
+        (real_a,) = flips(batches_a.next()[0])
+        (real_b,) = flips(batches_b.next()[0])
+        return real_a, real_b
+
+    return next_batches, max(len(a), len(b)) / s.batch_size
 
 
 def raw_digits() -> dict[str, np.ndarray]:

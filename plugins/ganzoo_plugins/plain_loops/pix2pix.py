@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ganzoo_plugins.plain_loops.cyclegan import lr_factor
-from ganzoo_plugins.plain_loops.data import Shuffled, raw_digit_pairs, to_float
+from ganzoo_plugins.plain_loops.data import RandomFlips, Shuffled, raw_digit_pairs, to_float
 
 
 def raw_data(s: SimpleNamespace) -> dict:
@@ -76,14 +76,6 @@ def make(nets: Mapping[str, nn.Module], s: SimpleNamespace, data: Mapping) -> Ca
     device = next(nets["G"].parameters()).device
     a, b = to_float(data["images"]).to(device), to_float(data["images_b"]).to(device)
     batches = Shuffled(a, b, batch_size=s.batch_size, seed=s.seed)
-    flips = torch.Generator().manual_seed(s.seed + 2)
+    flips = RandomFlips(s.hflip, s.seed + 2)  # one choice per pair
     update = updater(nets, s, len(a) / s.batch_size)
-
-    def next_pairs() -> tuple[Tensor, Tensor]:
-        real_a, real_b = batches.next()
-        if s.hflip:
-            chosen = (torch.rand(len(real_a), generator=flips) < 0.5).to(device).view(-1, 1, 1, 1)
-            real_a, real_b = torch.where(chosen, real_a.flip(-1), real_a), torch.where(chosen, real_b.flip(-1), real_b)
-        return real_a, real_b
-
-    return lambda: update(*next_pairs())
+    return lambda: update(*flips(*batches.next()))
