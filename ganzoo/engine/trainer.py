@@ -38,6 +38,7 @@ from ganzoo.engine.adversary import Adversary, EngineStepContext
 from ganzoo.engine.bookkeeping import FiniteGuard, LossLog, NonFiniteLossError
 from ganzoo.engine.distributed import DistInfo, current
 from ganzoo.engine.ema import EMA
+from ganzoo.engine.host_memory import keep_freed_memory
 from ganzoo.engine.optimization import Optimization
 from ganzoo.engine.progress import ProgressDisplay
 from ganzoo.engine.rundir import RunDir
@@ -127,6 +128,7 @@ class Trainer:
 
     def __init__(self, spec: RunSpec, run_dir: Path, resume_from: Path | None = None):
         self.spec, self.cfg = spec, spec.train
+        keep_freed_memory()  # each step reuses the last one's host memory instead of faulting it in anew
         self.run = RunDir(Path(run_dir))
         self.dist = current()
         self.device = resolve_device(self.cfg.device, self.dist)
