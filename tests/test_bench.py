@@ -102,8 +102,9 @@ def test_part_timers_count_each_part_without_the_parts_it_calls():
     assert parts.seconds["outer"] < total - 0.03 + 1e-3
     assert parts.seconds["outer"] + parts.seconds["inner"] == pytest.approx(total, abs=2e-3)
     figures = per_step({"seconds": {"data": 0.5, "start-up: data loading": 2.0},
-                        "span": {"first_step": 10.0, "end": 20.0, "steps": 100}}, started=5.0)
+                        "span": {"first_step": 10.0, "end": 20.0, "steps": 100, "page_faults": 500}}, started=5.0)
     assert figures["data"] == pytest.approx(5.0) and figures["span"] == pytest.approx(100.0)
+    assert figures["page faults"] == pytest.approx(5.0)
     assert figures["start-up: imports and the rest"] == pytest.approx(3.0)
 
 
@@ -134,10 +135,11 @@ def test_bench_command_prints_every_table_and_writes_json(tmp_path):
     (parts,) = report["parts"]
     for side in ("ganzoo", "plain"):
         assert parts[side]["backward"] > 0 and parts[side]["span"] > 0 and parts[side]["forward"] > 0
+        assert parts[side]["page faults"] >= 0
     assert parts["ganzoo"]["I/O: checkpoints"] > 0 and parts["ganzoo"]["progress display"] > 0
     assert report["machine"]["torch"] == torch.__version__ and report["settings"]["rounds"] == 3
     assert "inference" not in report and "data_pipeline" not in report
-    for text in ("train as run", "engine step", "where the time goes", "8 @ 16px", "I/O: checkpoints"):
+    for text in ("train as run", "engine step", "where the time goes", "8 @ 16px", "I/O: checkpoints", "page faults per step"):
         assert text in result.output
 
 

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from ganzoo.bench.parts import OTHER_THREAD, Parts, write_report
+from ganzoo.bench.parts import OTHER_THREAD, Parts, page_faults, write_report
 
 
 def ganzoo_child() -> None:
@@ -53,11 +53,12 @@ def ganzoo_child() -> None:
     fit = T._fit
 
     def spanned(self):
-        span["first_step"], start_step = time.time(), self.step
+        span["first_step"], start_step, faults = time.time(), self.step, page_faults()
         try:
             return fit(self)
         finally:
             span["end"], span["steps"] = time.time(), self.step - start_step
+            span["page_faults"] = page_faults() - faults
 
     T._fit = spanned
     try:
@@ -94,7 +95,7 @@ def plain_child() -> None:
     finally:
         with open(timings) as f:
             run = json.load(f)
-        span = {"first_step": run["first_step"], "end": run["end"], "steps": run["steps"]}
+        span = {key: run[key] for key in ("first_step", "end", "steps", "page_faults") if key in run}
         # The plain loop's forward passes and its own code are what the timers leave of its span.
         parts.seconds["forward"] = (run["end"] - run["first_step"]) - sum(
             v for k, v in parts.seconds.items() if not k.startswith("start-up") and OTHER_THREAD not in k)

@@ -14,7 +14,9 @@ functions it calls, per thread, so the parts add up to the span of the training 
 
 On CUDA a timer measures when the host is done issuing work, not the device: the figures are for
 the CPU. Start-up is split into loading the data, building (networks, optimizers, run folder), and
-the rest (the interpreter, imports, the command line).
+the rest (the interpreter, imports, the command line). Page faults per step are counted over the
+loop's span: memory the process gave back to the kernel and took again, which shows as slower
+forward and backward passes (see ``ganzoo.engine.host_memory``).
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ class Parts:
         self.wrap(torch.optim.lr_scheduler.LRScheduler, "step", "optimizer")
 
 
+def page_faults() -> int:
+    """Minor page faults of this process so far: memory the kernel had to map in (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def write_report(path: str, parts: Parts, span: dict[str, float]) -> None:
     with open(path, "w") as f:
         json.dump({"python_started": STARTED, "span": span, "seconds": dict(parts.seconds), "calls": dict(parts.calls)}, f)
@@ -91,6 +102,8 @@ def per_step(report: dict[str, Any], started: float) -> dict[str, float]:
         if part.endswith(OTHER_THREAD):
             rows[part] = 1e3 * value / steps
     rows["span"] = 1e3 * (span["end"] - span["first_step"]) / steps
+    if "page_faults" in span:
+        rows["page faults"] = span["page_faults"] / steps
     startup = span["first_step"] - started
     rows["start-up: data loading"] = seconds.get("start-up: data loading", 0.0)
     rows["start-up: building"] = seconds.get("start-up: building", 0.0)

@@ -138,6 +138,8 @@ def format_parts(report: dict[str, Any]) -> list[str]:
         names = list(ORDER) + sorted(k for k in ours if k.endswith(OTHER_THREAD))
         rows = [[name, ours.get(name), plain.get(name) if plain else None] for name in names]
         rows.append(["span (ms per step)", ours["span"], plain.get("span") if plain else None])
+        if "page faults" in ours:
+            rows.append(["page faults per step", round(ours["page faults"]), round(plain["page faults"]) if "page faults" in plain else None])
         for key in ("start-up: imports and the rest", "start-up: data loading", "start-up: building"):
             rows.append([key + " (s)", ours[key], plain.get(key) if plain else None])
         parts += ["", f"where the time goes: {r['plugin']} at batch {r['batch_size']}, ms per step "

@@ -3,7 +3,8 @@
     python -m ganzoo_plugins.plain_loops dcgan --settings '{"batch_size": 64, ...}' --steps 500
 
 Writes, with ``--report FILE``, the wall-clock times (``time.time()``) at which the process began
-running Python, the first iteration began and the last one ended, and the images trained.
+running Python, the first iteration began and the last one ended, the images trained, and the
+minor page faults taken over the iterations.
 """
 
 import time
@@ -14,6 +15,14 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
+
+
+def minor_page_faults() -> int:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def main() -> None:
@@ -31,12 +40,13 @@ def main() -> None:
     torch.manual_seed(s.seed)
     nets = loop.networks(s)
     step = loop.make(nets, s, loop.raw_data(s))
-    first = time.time()
+    first, faults = time.time(), minor_page_faults()
     for _ in range(args.steps):
         step()
     end = time.time()
     report = {"started": STARTED, "first_step": first, "end": end, "steps": args.steps,
-              "images": args.steps * s.batch_size, "threads": torch.get_num_threads()}
+              "images": args.steps * s.batch_size, "threads": torch.get_num_threads(),
+              "page_faults": minor_page_faults() - faults}
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f)
