@@ -132,6 +132,8 @@ class Trainer:
         self.run = RunDir(Path(run_dir))
         self.dist = current()
         self.device = resolve_device(self.cfg.device, self.dist)
+        wanted = self.cfg.channels_last
+        self.channels_last = self.device.type == "cuda" if wanted is None else wanted
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = self.cfg.cudnn_benchmark
         torch.manual_seed(self.cfg.seed)  # the same initial weights on every rank
@@ -205,7 +207,7 @@ class Trainer:
         self.nets = build_roles(self.plugin, cfg)
         for role, module in self.nets.items():
             module.to(self.device)
-            if self.device.type == "cuda" and cfg.channels_last:
+            if self.channels_last:
                 module.to(memory_format=torch.channels_last)
             if self.dist.world_size > 1 and cfg.sync_batchnorm:
                 if self.device.type != "cuda":
@@ -256,7 +258,7 @@ class Trainer:
             self.optim.build(self.plugin.optimizers())
         self.stage = stage  # every step: fields such as a fade-in alpha move within one key
         batch = self.stream.next(stage.batch_size or self.cfg.batch_size, stage.resolution)
-        if self.device.type == "cuda" and self.cfg.channels_last:
+        if self.channels_last:
             batch.images = batch.images.contiguous(memory_format=torch.channels_last)
         ctx = EngineStepContext(self.step, self.images_seen, self.device, stage, self.adversary)
         logged: dict[str, torch.Tensor] = {}
