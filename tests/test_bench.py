@@ -20,27 +20,39 @@ from ganzoo.engine.trainer import Trainer
 from ganzoo_plugins.plain_loops.data import Shuffled, fit, to_float
 
 
-def test_dcgan_plain_loop_is_the_engines_step_by_hand(tmp_path):
-    """Same weights, batch and noise: one pytorch/examples-style step and one engine step end with the
-    same weights (G's step reuses D's fakes on both sides)."""
+@pytest.mark.parametrize("r1", [{}, {"r1_gamma": 2.0, "r1_interval": 2}], ids=["plain", "lazy-r1"])
+def test_dcgan_plain_loop_is_the_engines_step_by_hand(tmp_path, r1):
+    """Same weights, batches and noise: pytorch/examples-style steps and engine steps end with the
+    same weights (G's step reuses D's fakes on both sides; with R1, on the same D steps)."""
     data = str(write_image_folder(tmp_path / "images", count=16, size=16))
     settings = {"dataset": data, "size": 16, "ngf": 4, "ndf": 4, "latent_dim": 8, "batch_size": 4,
-                "ema_half_life": 0, "progress": False}
+                "ema_half_life": 0, "progress": False, **r1}
     trainer = Trainer(resolve("dcgan", settings), tmp_path / "run")
     initial = {role: copy.deepcopy(m.state_dict()) for role, m in trainer.nets.items()}
     plain_nets = {role: copy.deepcopy(m) for role, m in trainer.nets.items()}
     step = plain_loop(trainer.spec.plugin).updater(plain_nets, trainer_settings(trainer))
-    batch = copy.deepcopy(trainer.stream).next(4)
+    stream = copy.deepcopy(trainer.stream)
 
-    torch.manual_seed(7)
-    step(batch.images)
-    torch.manual_seed(7)
-    trainer.train_step()
+    steps = 3 if r1 else 1  # R1 on the first and third D steps, not the second
+    for i in range(steps):
+        torch.manual_seed(7 + i)
+        step(stream.next(4).images)
+        torch.manual_seed(7 + i)
+        trainer.train_step()
     for role, module in trainer.nets.items():
         for name, ours in module.state_dict().items():
             torch.testing.assert_close(ours, plain_nets[role].state_dict()[name], rtol=1e-5, atol=1e-6, msg=f"{role}.{name}")
         changed = [name for name, value in module.state_dict().items() if not torch.equal(value, initial[role][name])]
         assert changed, f"the step left {role} unchanged"
+
+
+def test_bench_notes_only_the_switches_a_plain_loop_does_not_implement():
+    from ganzoo.bench.common import unmatched_switches
+
+    spec = resolve("dcgan", {"r1_gamma": 1.0, "spectral_norm": True})
+    assert unmatched_switches(spec, plain_loop("dcgan")) == ["spectral_norm"]
+    assert unmatched_switches(spec, plain_loop("cgan")) == ["r1_gamma", "spectral_norm"]
+    assert unmatched_switches(resolve("dcgan", {}), plain_loop("dcgan")) == []
 
 
 def test_plain_loops_draw_their_own_full_shuffled_batches():

@@ -165,6 +165,8 @@ def plain_settings(spec, channels: int, stage=None) -> dict[str, Any]:
         "seed": train.seed,
         "g_lr": train.g_lr,
         "d_lr": train.d_lr,
+        "r1_gamma": train.r1_gamma,
+        "r1_interval": train.r1_interval,
         "hflip": train.hflip,
     }
 
@@ -182,14 +184,15 @@ def trainer_epoch_steps(trainer) -> float:
     return max(info.num_images, info.num_images_b or 0, 1) / max(trainer.spec.train.batch_size, 1)
 
 
-def unmatched_switches(spec) -> list[str]:
-    """Engine settings of the spec that the plain loops do not implement (their figures then differ in
-    more than the engine)."""
+def unmatched_switches(spec, loop: ModuleType | None = None) -> list[str]:
+    """Engine settings of the spec that the plain loop (``loop``'s ``IMPLEMENTS`` lists what it does
+    too) does not implement: its figures then differ in more than the engine."""
     from ganzoo.engine.options import TrainConfig
 
     defaults = TrainConfig()
     plugin_defaults = dict(getattr(spec.plugin_cls, "train_defaults", {}) or {})
     switches = ("loss", "d_steps", "gp_weight", "r1_gamma", "drift", "clip_weights", "spectral_norm",
                 "label_smoothing", "instance_noise", "diffaugment", "ada_target", "unrolled_steps")
-    return [k for k in switches
-            if getattr(spec.train, k) != plugin_defaults.get(k, getattr(defaults, k))]
+    implemented = getattr(loop, "IMPLEMENTS", ())
+    return [k for k in switches if k not in implemented
+            and getattr(spec.train, k) != plugin_defaults.get(k, getattr(defaults, k))]

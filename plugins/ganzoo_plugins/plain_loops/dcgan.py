@@ -5,8 +5,11 @@ detached (against zeros, backward), one Adam step; then G on the same fakes agai
 (against ones), one Adam step. The one change from pytorch/examples: D's parameters are frozen
 during G's backward. That changes no number (pytorch/examples zeroes D's gradients before D's next
 step anyway) but skips the gradients of D's weights that G's step never uses, which is what the
-engine does, so the two loops do the same work. Data: the raw digits as one float tensor, shuffled
-per epoch (``data.Shuffled``); no EMA, no logging, no progress display.
+engine does, so the two loops do the same work. With ``r1_gamma`` set (the quickstart preset sets
+it), every ``r1_interval``-th D step adds the R1 penalty as StyleGAN2 writes it: a separate pass of
+D over the real batch, gamma/2 times the squared input gradient, scaled by the interval. Data: the
+raw digits as one float tensor, shuffled per epoch (``data.Shuffled``); no EMA, no logging, no
+progress display.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from ganzoo_plugins.plain_loops.data import Shuffled, fit, raw_digits, to_float
+
+IMPLEMENTS = ("r1_gamma",)  # engine switches this loop does too (``ganzoo bench`` notes the others)
 
 
 def raw_data(s: SimpleNamespace) -> dict:
@@ -40,8 +45,11 @@ def updater(nets: Mapping[str, nn.Module], s: SimpleNamespace) -> Callable[[Tens
     optimizer_d = torch.optim.Adam(net_d.parameters(), lr=s.d_lr or s.lr, betas=(s.beta1, s.beta2))
     optimizer_g = torch.optim.Adam(net_g.parameters(), lr=s.g_lr or s.lr, betas=(s.beta1, s.beta2))
     device = next(net_g.parameters()).device
+    r1_gamma, r1_interval = getattr(s, "r1_gamma", 0.0), getattr(s, "r1_interval", 1)
+    d_steps = 0
 
     def update(real: Tensor) -> None:
+        nonlocal d_steps
         # (1) Update D: maximize log(D(x)) + log(1 - D(G(z)))
         net_d.requires_grad_(True)
         net_d.zero_grad()
@@ -50,6 +58,11 @@ def updater(nets: Mapping[str, nn.Module], s: SimpleNamespace) -> Callable[[Tens
         criterion(output, real_label).backward()
         fake = net_g(torch.randn(len(real), s.latent_dim, device=device))
         criterion(net_d(fake.detach()), fake_label).backward()
+        if r1_gamma and d_steps % r1_interval == 0:
+            real = real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(net_d(real).sum(), real, create_graph=True)
+            (0.5 * r1_gamma * r1_interval * grad.pow(2).flatten(1).sum(1).mean()).backward()
+        d_steps += 1
         optimizer_d.step()
         # (2) Update G: maximize log(D(G(z)))
         net_d.requires_grad_(False)
