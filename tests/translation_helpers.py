@@ -22,7 +22,7 @@ class AnswerKeyOracle(nn.Module):
         return self.values[nearest] + self.anchor
 
 
-def assert_resume_is_exact(plugin: str, settings: dict, tmp_path, steps: int = 4, preset: str = "tiny") -> tuple[dict, dict]:
+def assert_resume_is_exact(plugin: str, settings: dict, tmp_path, steps: int = 4, preset: str | None = "tiny") -> tuple[dict, dict]:
     """Train ``steps`` straight, and half of them + resume + the rest: every weight must be equal.
     Returns the last checkpoints of both runs."""
     train(plugin, preset=preset, steps=steps, out=tmp_path / "straight", overrides=settings)

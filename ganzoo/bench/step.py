@@ -120,6 +120,6 @@ def bench_engine_step(row: Row | str, options: BenchOptions) -> dict[str, Any]:
             result["note"] = f"no plain loop is registered for {row.plugin} (entry-point group {PLAIN_LOOPS})"
         elif not builtin:
             result["note"] = "the plain loops train on the built-in data only"
-        elif unmatched_switches(spec, loop):
-            result["note"] = f"the plain loop does not implement {', '.join(unmatched_switches(spec, loop))}"
+        elif missing := unmatched_switches(spec, loop):
+            result["note"] = f"the plain loop does not implement {', '.join(missing)}"
     return result
