@@ -1,5 +1,6 @@
 """The trainer keeps freed host memory for the next step instead of faulting it in again."""
 
+import mmap
 import os
 import subprocess
 import sys
@@ -31,7 +32,7 @@ for _ in range(10):
     step()
 print(took, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 """
-PAGES_PER_STEP = 30 * 2**22 // 4096
+PAGES_PER_STEP = 30 * 2**22 // mmap.PAGESIZE
 
 
 def run_steps(mode: str, **env: str) -> tuple[str, float]:

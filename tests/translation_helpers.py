@@ -23,13 +23,15 @@ class AnswerKeyOracle(nn.Module):
 
 
 def assert_resume_is_exact(plugin: str, settings: dict, tmp_path, steps: int = 4, preset: str | None = "tiny") -> tuple[dict, dict]:
-    """Train ``steps`` straight, and half of them + resume + the rest: every weight must be equal.
-    Returns the last checkpoints of both runs."""
+    """Train ``steps`` straight, and half of them + resume + the rest: every weight, EMA copies
+    included, must be equal. Returns the last checkpoints of both runs."""
     train(plugin, preset=preset, steps=steps, out=tmp_path / "straight", overrides=settings)
     train(plugin, preset=preset, steps=steps // 2, out=tmp_path / "split", overrides=settings)
     train(plugin, steps=steps, resume=tmp_path / "split")
     straight, split = (ckpt.load(ckpt.latest(tmp_path / name / "checkpoints")) for name in ("straight", "split"))
-    for role in straight["nets"]:
-        for key, tensor in straight["nets"][role].items():
-            assert torch.equal(tensor, split["nets"][role][key]), f"{role}.{key} differs after resuming"
+    for part in ("nets", "ema"):
+        assert straight.get(part, {}).keys() == split.get(part, {}).keys(), f"{part}: different roles after resuming"
+        for role, state in straight.get(part, {}).items():
+            for key, tensor in state.items():
+                assert torch.equal(tensor, split[part][role][key]), f"{part} {role}.{key} differs after resuming"
     return straight, split
